@@ -1,0 +1,127 @@
+"""Human-in-the-loop approvals for Apache Airflow, answered from an Instagram DM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+PACKAGE_NAME = "airflow-provider-instagram-hil"
+
+#: Form fields stored in ``Connection.extra``; Airflow >= 3.2 reads them declaratively.
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "api_version": {
+        "label": "Graph API version",
+        "description": "Graph API version used in request paths, e.g. v25.0.",
+        "schema": {"type": ["string", "null"], "pattern": r"^v\d+\.\d+$"},
+    },
+    "account_id": {
+        "label": "Account ID",
+        "description": "Page ID or Instagram professional account ID that sends messages; 'me' uses the token's own.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "app_secret": {
+        "label": "App secret",
+        "description": "Meta app secret: signs appsecret_proof and verifies webhook signatures. "
+        "Several secrets separated by commas are accepted during rotation.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "verify_token": {
+        "label": "Webhook verify token",
+        "description": "The token you typed into the Meta app dashboard when subscribing the webhook.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "timeout": {
+        "label": "Request timeout (seconds)",
+        "description": "Read timeout for one Graph API call.",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "login", "extra"],
+    "relabeling": {"host": "Graph API base URL", "password": "Access token"},
+    "placeholders": {
+        "host": "https://graph.facebook.com (Facebook Login) or https://graph.instagram.com (Instagram Login)",
+        "password": "Page access token, or Instagram user access token for Instagram Login",
+        "api_version": "v25.0",
+        "account_id": "me",
+        "app_secret": "Meta app secret (for appsecret_proof and webhook signatures)",
+        "verify_token": "Any string; the same one goes into the Meta dashboard",
+        "timeout": "30",
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe this provider to Airflow's ProvidersManager."""
+    return {
+        "package-name": PACKAGE_NAME,
+        "name": "Instagram Human-in-the-Loop",
+        "description": "Approval steps for Airflow DAGs, answered from an Instagram DM.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Instagram",
+                "external-doc-url": "https://developers.facebook.com/docs/instagram-platform",
+                "tags": ["service"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "instagram",
+                "hook-class-name": "airflow_provider_instagram_hil.hooks.instagram.InstagramHook",
+                "hook-name": "Instagram",
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Instagram",
+                "python-modules": ["airflow_provider_instagram_hil.hooks.instagram"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Instagram",
+                "python-modules": ["airflow_provider_instagram_hil.operators.instagram"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Instagram",
+                "python-modules": ["airflow_provider_instagram_hil.triggers.instagram"],
+            }
+        ],
+        "config": {
+            "instagram_hil": {
+                "description": "Instagram human-in-the-loop provider.",
+                "options": {
+                    "store_url": {
+                        "description": "SQLAlchemy URL of the decision store. Empty means a SQLite file "
+                        "instagram_hil.db under AIRFLOW_HOME. Use PostgreSQL when the webhook and the "
+                        "triggerer run on different hosts.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "postgresql://airflow@db/airflow",
+                        "default": "",
+                    },
+                    "conn_id": {
+                        "description": "Connection the webhook reads app_secret and verify_token from.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": None,
+                        "default": "instagram_default",
+                    },
+                    "poll_interval": {
+                        "description": "Seconds between two reads of the decision store by the trigger.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "2.0",
+                    },
+                },
+            }
+        },
+    }

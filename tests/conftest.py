@@ -1,0 +1,122 @@
+"""Fixtures shared by the whole suite: an isolated AIRFLOW_HOME, decision stores, signing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+# Airflow reads AIRFLOW_HOME when first imported: isolate the suite before any test imports it.
+_HOME = tempfile.mkdtemp(prefix="ighil-test-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+POSTGRES_ENV = "INSTAGRAM_HIL_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV = "INSTAGRAM_HIL_REQUIRE_POSTGRES"
+
+TEST_APP_SECRET = "test-app-secret-3f9a"
+TEST_TOKEN = "EAAtesttoken-9c1d7e"
+TEST_VERIFY_TOKEN = "verify-me-51ab"
+
+
+def sign(body: bytes, secret: str = TEST_APP_SECRET) -> str:
+    """Return the ``X-Hub-Signature-256`` header Meta would send for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _postgres_base_url() -> str | None:
+    """The PostgreSQL URL for tests, or skip (fail in CI) with the reason."""
+    url = os.environ.get(POSTGRES_ENV)
+    required = os.environ.get(REQUIRE_POSTGRES_ENV) == "1"
+    if not url:
+        if required:
+            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_ENV} is not set")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    from sqlalchemy import create_engine, text
+
+    from airflow_provider_instagram_hil.store.engine import build_engine
+
+    try:
+        engine = build_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        if required:
+            pytest.fail(f"PostgreSQL at {POSTGRES_ENV} is unreachable: {type(exc).__name__}: {exc}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} is unreachable: {type(exc).__name__}")
+    del create_engine
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = _postgres_base_url()
+    assert base is not None
+    from sqlalchemy import text
+
+    from airflow_provider_instagram_hil.store.engine import build_engine
+
+    schema = f"ighil_t_{secrets.token_hex(6)}"
+    admin = build_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    url = f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'instagram_hil.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request) -> str:
+    """A store URL on SQLite, then on PostgreSQL (skipped without it, required in CI)."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(store_url):
+    from airflow_provider_instagram_hil.store import DecisionStore
+
+    decision_store = DecisionStore(store_url)
+    yield decision_store
+    decision_store.dispose()
+
+
+@pytest.fixture
+def instagram_conn_env(monkeypatch):
+    """Set ``AIRFLOW_CONN_INSTAGRAM_DEFAULT`` to a connection with test secrets; return a setter."""
+    import json
+
+    def _set(conn_id: str = "instagram_default", **overrides: object) -> dict:
+        extra = {"app_secret": TEST_APP_SECRET, "verify_token": TEST_VERIFY_TOKEN, "api_version": "v25.0"}
+        extra.update(overrides.pop("extra", {}) or {})  # type: ignore[arg-type]
+        conn = {
+            "conn_type": "instagram",
+            "host": overrides.pop("host", "https://graph.facebook.com"),
+            "password": overrides.pop("password", TEST_TOKEN),
+            "extra": extra,
+        }
+        conn.update(overrides)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn
+
+    return _set
