@@ -1,0 +1,573 @@
+"""``InstagramHook``: sends Instagram DMs through Meta's Graph Send API and explains its errors."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from airflow_provider_instagram_hil import CONN_FIELDS, PACKAGE_NAME, UI_FIELD_BEHAVIOUR, __version__
+from airflow_provider_instagram_hil.exceptions import (
+    InstagramApiError,
+    InvalidTokenError,
+    MessagingWindowClosedError,
+    RateLimitedError,
+    RecipientUnavailableError,
+)
+from airflow_provider_instagram_hil.messages import QuickReply, validate_message
+from airflow_provider_instagram_hil.version_compat import BaseHook, mask_secret
+
+if TYPE_CHECKING:
+    from airflow_provider_instagram_hil.version_compat import Connection
+
+DEFAULT_HOST = "https://graph.facebook.com"
+FACEBOOK_GRAPH_HOST = "graph.facebook.com"
+INSTAGRAM_GRAPH_HOST = "graph.instagram.com"
+DEFAULT_API_VERSION = "v25.0"
+DEFAULT_ACCOUNT_ID = "me"
+DEFAULT_TIMEOUT = 30.0
+MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE"})
+
+THROTTLING_CODES = frozenset({4, 17, 32, 613})
+TRANSIENT_CODES = frozenset({1, 2})
+#: Code 1 with this subcode: the message may have been sent, so a blind retry could double-send.
+MAYBE_SENT_SUBCODE = 1357046
+WINDOW_CLOSED_SUBCODES = frozenset({2534022, 2018278})
+NO_MATCHING_USER_SUBCODES = frozenset({2018001, 2534014})
+
+_API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
+_ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The connection, parsed and merged with arguments and defaults; secrets stay out of ``repr``."""
+
+    base_url: str
+    api_version: str
+    account_id: str
+    timeout: float
+    token: str | None = field(repr=False)
+    app_secrets: tuple[str, ...] = field(repr=False)
+    verify_token: str | None = field(repr=False)
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Put the token in the ``Authorization`` header (never in URLs, which end up in logs)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+
+class _RetryableFailure(Exception):
+    """One failed attempt worth retrying; ``error`` is what the caller sees once retries run out."""
+
+    def __init__(
+        self, error: InstagramApiError, *, retry_after: float | None = None, maybe_sent: bool = False
+    ):
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _parse_settings(conn: Connection, timeout: float | None) -> _Settings:
+    """Merge argument > connection extra > default; raise ``ValueError`` naming the bad field."""
+    where = f"Instagram connection {conn.conn_id!r}"
+    extra = conn.extra_dejson
+    host = (conn.host or "").strip().rstrip("/") or DEFAULT_HOST
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{where}: host must be an http(s) URL such as {DEFAULT_HOST}")
+    if conn.port and parts.port is None:
+        host = f"{host}:{conn.port}"
+
+    api_version = (
+        DEFAULT_API_VERSION if _blank(extra.get("api_version")) else str(extra["api_version"]).strip()
+    )
+    if not _API_VERSION_RE.match(api_version):
+        raise ValueError(f"{where}: extra 'api_version' must look like 'v25.0', got {api_version[:20]!r}")
+    account_id = DEFAULT_ACCOUNT_ID if _blank(extra.get("account_id")) else str(extra["account_id"]).strip()
+    if not _ACCOUNT_ID_RE.match(account_id):
+        raise ValueError(f"{where}: extra 'account_id' must be 'me' or a numeric Page / Instagram account ID")
+
+    if timeout is None:
+        raw = DEFAULT_TIMEOUT if _blank(extra.get("timeout")) else extra["timeout"]
+        try:
+            timeout = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{where}: extra 'timeout' must be a number of seconds, got {raw!r:.20}"
+            ) from None
+        if isinstance(raw, bool) or not 0 < timeout < math.inf:
+            raise ValueError(f"{where}: extra 'timeout' must be a positive number of seconds")
+
+    raw_secrets = extra.get("app_secret")
+    if isinstance(raw_secrets, (list, tuple)):
+        app_secrets = tuple(str(s).strip() for s in raw_secrets if not _blank(s))
+    elif _blank(raw_secrets):
+        app_secrets = ()
+    else:
+        app_secrets = tuple(s.strip() for s in str(raw_secrets).split(",") if s.strip())
+    verify_token = None if _blank(extra.get("verify_token")) else str(extra["verify_token"])
+    token = (conn.password or "").strip() or None
+    return _Settings(host, api_version, account_id, timeout, token, app_secrets, verify_token)
+
+
+class InstagramHook(BaseHook):
+    """Send Instagram direct messages through Meta's Graph API.
+
+    The connection holds everything: the access token (password), the Graph API base URL (host:
+    ``https://graph.facebook.com`` for Facebook Login, ``https://graph.instagram.com`` for Instagram
+    Login) and the extras ``api_version``, ``account_id``, ``app_secret``, ``verify_token``, ``timeout``.
+
+    Failed calls are retried with exponential backoff and full jitter, within ``max_attempts`` and
+    ``retry_deadline``: HTTP 5xx, connection errors, timeouts, throttling (codes 4, 17, 32, 613) and
+    transient errors (codes 1, 2), honouring ``Retry-After``. Meta has no idempotency key, so a read
+    timeout on a send is retried too: the message may have been delivered already and the reviewer may
+    get it twice. A warning says so; a duplicate prompt is better than a task that fails while the
+    reviewer waits. Code 1 / subcode 1357046 ("may have been sent") is *not* retried.
+
+    The token travels only in the ``Authorization`` header. ``appsecret_proof`` is added for
+    graph.facebook.com when an app secret is set: in the JSON body of sends (urllib3 logs request URLs
+    at DEBUG) and in the query of ``GET /me``. Secrets are registered with Airflow's masker on load.
+
+    :param instagram_conn_id: the Airflow connection to use.
+    :param timeout: read timeout in seconds for one call; overrides the connection's ``timeout`` extra.
+    :param retry_deadline: total seconds one call may spend including retries; no sleep goes past it.
+    :param max_attempts: most attempts per call, the first one included.
+    """
+
+    conn_name_attr = "instagram_conn_id"
+    default_conn_name = "instagram_default"
+    conn_type = "instagram"
+    hook_name = "Instagram"
+
+    #: Full-jitter backoff: retry ``n`` sleeps ``uniform(0, min(backoff_max, backoff_base * 2**(n - 1)))``.
+    backoff_base = 0.5
+    backoff_max = 8.0
+    connect_timeout = 5.0
+    pool_maxsize = 10
+
+    def __init__(
+        self,
+        instagram_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        retry_deadline: float = 60.0,
+        max_attempts: int = 5,
+    ) -> None:
+        super().__init__()
+        if timeout is not None and not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not retry_deadline >= 0:
+            raise ValueError(f"retry_deadline must be zero or more seconds, got {retry_deadline!r}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts!r}")
+        self.instagram_conn_id = instagram_conn_id
+        self.retry_deadline = retry_deadline
+        self.max_attempts = max_attempts
+        self._timeout_arg = timeout
+        self._random = random.Random()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(instagram_conn_id={self.instagram_conn_id!r})"
+
+    # -- connection ---------------------------------------------------------------------------------
+
+    @cached_property
+    def connection(self) -> Connection:
+        """The Airflow connection, fetched on first use; its secrets are registered for masking."""
+        conn = self.get_connection(self.instagram_conn_id)
+        extra = conn.extra_dejson
+        raw_secrets = extra.get("app_secret")
+        if isinstance(raw_secrets, str):
+            raw_secrets = raw_secrets.split(",")
+        for secret in (conn.password, extra.get("verify_token"), *(raw_secrets or ())):
+            if isinstance(secret, str) and secret.strip():
+                mask_secret(secret.strip())
+        return conn
+
+    @cached_property
+    def _settings(self) -> _Settings:
+        return _parse_settings(self.connection, self._timeout_arg)
+
+    @property
+    def base_url(self) -> str:
+        """Graph API base URL without a trailing slash, e.g. ``https://graph.facebook.com``."""
+        return self._settings.base_url
+
+    @property
+    def api_version(self) -> str:
+        """Graph API version used in paths, e.g. ``v25.0``."""
+        return self._settings.api_version
+
+    @property
+    def account_id(self) -> str:
+        """The sending Page / Instagram account ID, or ``me`` for the token's own account."""
+        return self._settings.account_id
+
+    @property
+    def timeout(self) -> float:
+        """Read timeout in seconds for one call."""
+        return self._settings.timeout
+
+    @property
+    def app_secrets(self) -> list[str]:
+        """App secrets, current first (several during rotation); empty when none is configured."""
+        return list(self._settings.app_secrets)
+
+    @property
+    def verify_token(self) -> str | None:
+        """The webhook verify token, or ``None``."""
+        return self._settings.verify_token
+
+    @property
+    def is_instagram_login(self) -> bool:
+        """Whether the connection uses Instagram Login (``graph.instagram.com``)."""
+        return urlsplit(self.base_url).hostname == INSTAGRAM_GRAPH_HOST
+
+    @cached_property
+    def _appsecret_proof(self) -> str | None:
+        """HMAC-SHA256 of the token keyed with the current app secret, for graph.facebook.com only."""
+        settings = self._settings
+        if not (settings.token and settings.app_secrets):
+            return None
+        if urlsplit(settings.base_url).hostname != FACEBOOK_GRAPH_HOST:
+            return None
+        proof = hmac.new(
+            settings.app_secrets[0].encode(), settings.token.encode(), hashlib.sha256
+        ).hexdigest()
+        mask_secret(proof)
+        return proof
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One pooled HTTP session per hook, authenticating with the bearer token."""
+        token = self._settings.token
+        if not token:
+            raise ValueError(
+                f"Instagram connection {self.instagram_conn_id!r} has no access token: "
+                "put the Page or Instagram user access token in its Password field"
+            )
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_maxsize=self.pool_maxsize, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = f"{PACKAGE_NAME}/{__version__}"
+        # An explicit auth object also keeps requests from applying ~/.netrc credentials instead.
+        session.auth = _BearerAuth(token)
+        return session
+
+    def get_conn(self) -> requests.Session:
+        """Return the HTTP session used for Graph API calls."""
+        return self.session
+
+    def close(self) -> None:
+        """Close the HTTP session, if one was opened."""
+        if "session" in self.__dict__:
+            self.__dict__.pop("session").close()
+
+    # -- Airflow UI (Airflow < 3.2; newer versions read CONN_FIELDS from the provider info) ----------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel, hide and describe the standard connection form fields."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Form widgets for the connection extras; empty when the FAB UI packages are absent."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+            from wtforms import PasswordField, StringField
+        except ImportError:
+            return {}
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            if spec.get("schema", {}).get("format") == "password":
+                widgets[name] = PasswordField(
+                    spec["label"], widget=BS3PasswordFieldWidget(), description=spec.get("description")
+                )
+            else:
+                widgets[name] = StringField(
+                    spec["label"], widget=BS3TextFieldWidget(), description=spec.get("description")
+                )
+        return widgets
+
+    # -- Graph API calls ----------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        recipient_id: str,
+        text: str,
+        quick_replies: Sequence[QuickReply] | None = None,
+        *,
+        messaging_type: str = "RESPONSE",
+    ) -> dict[str, Any]:
+        """Send one DM; return Meta's answer (``recipient_id``, ``message_id``).
+
+        :param recipient_id: the reviewer's Instagram-scoped ID (IGSID), learned from their first message.
+        :param text: message text, at most 1000 UTF-8 bytes.
+        :param quick_replies: optional quick replies (at most 13; titles up to 20 characters).
+        :param messaging_type: ``RESPONSE`` (inside the 24-hour window) or ``UPDATE``.
+        :raises ValueError: when the message breaks Meta's limits (no request is made).
+        :raises InstagramApiError: or one of its subclasses when Meta refuses the message.
+        """
+        validate_message(text, quick_replies)
+        if not isinstance(recipient_id, str) or not recipient_id.strip():
+            raise ValueError("recipient_id must be a non-empty Instagram-scoped ID (IGSID)")
+        if recipient_id.startswith("@"):
+            raise ValueError("recipient_id must be an Instagram-scoped ID (IGSID, digits), not a @username")
+        if messaging_type not in MESSAGING_TYPES:
+            raise ValueError(
+                f"messaging_type must be one of {sorted(MESSAGING_TYPES)}, got {messaging_type!r}"
+            )
+        message: dict[str, Any] = {"text": text}
+        if quick_replies:
+            message["quick_replies"] = [dict(reply) for reply in quick_replies]
+        body = {"recipient": {"id": recipient_id}, "messaging_type": messaging_type, "message": message}
+        result = self._call("POST", f"{self.account_id}/messages", json_body=body)
+        self.log.info("Sent Instagram message %s to recipient %s", result.get("message_id"), recipient_id)
+        return result
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token with ``GET /me``; return ``(ok, message)`` and never raise."""
+        try:
+            fields = "id,username" if self.is_instagram_login else "id,name"
+            data = self._call("GET", "me", params={"fields": fields}, max_attempts=1)
+        except Exception as exc:
+            return False, self._redact(f"{type(exc).__name__}: {exc}")
+        name = data.get("username") or data.get("name") or "unnamed account"
+        return True, f"Connected to the Graph API {self.api_version} as {name} (id {data.get('id')})."
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
+        max_attempts: int | None = None,
+    ) -> dict[str, Any]:
+        """Call ``{base_url}/{api_version}/{path}`` with retries; return the JSON answer."""
+        attempts = max_attempts or self.max_attempts
+        label = f"{method} /{self.api_version}/{path}"
+        url = f"{self.base_url}/{self.api_version}/{path}"
+        query = dict(params or {})
+        if self._appsecret_proof and json_body is not None:
+            # In the body, not the URL: urllib3 logs request lines (with query strings) at DEBUG.
+            json_body = {**json_body, "appsecret_proof": self._appsecret_proof}
+        elif self._appsecret_proof:
+            query["appsecret_proof"] = self._appsecret_proof
+        started = self._clock()
+        delays: dict[int, float] = {}
+        tried = [0]
+
+        def next_delay(state: RetryCallState) -> float:
+            if state.attempt_number not in delays:
+                failure = state.outcome.exception() if state.outcome else None
+                retry_after = failure.retry_after if isinstance(failure, _RetryableFailure) else None
+                cap = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
+                delays[state.attempt_number] = (
+                    retry_after if retry_after is not None else self._random.uniform(0, cap)
+                )
+            return delays[state.attempt_number]
+
+        def stop(state: RetryCallState) -> bool:
+            tried[0] = state.attempt_number
+            if state.attempt_number >= attempts:
+                return True
+            return self._clock() - started + next_delay(state) > self.retry_deadline
+
+        def before_sleep(state: RetryCallState) -> None:
+            failure = state.outcome.exception() if state.outcome else None
+            if isinstance(failure, _RetryableFailure) and failure.maybe_sent:
+                self.log.warning(
+                    "%s timed out after the request was sent; retrying, so the reviewer may receive "
+                    "this message twice (Meta has no idempotency key)",
+                    label,
+                )
+            self.log.warning(
+                "%s failed on attempt %d of %d (%s); retrying in %.2f s",
+                label,
+                state.attempt_number,
+                attempts,
+                failure,
+                next_delay(state),
+            )
+
+        retrying = Retrying(
+            stop=stop,
+            wait=next_delay,
+            retry=retry_if_exception_type(_RetryableFailure),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, method, url, label, query, json_body)
+        except _RetryableFailure as failure:
+            error = failure.error
+            self.log.warning("%s gave up after %d attempt(s): %s", label, tried[0], error)
+            hint = "Meta is throttling this app or account. " if isinstance(error, RateLimitedError) else ""
+            raise type(error)(
+                f"{hint}Gave up after {tried[0]} attempt(s) within the {self.retry_deadline:g} s retry "
+                f"deadline; last error: {error.message}",
+                code=error.code,
+                subcode=error.subcode,
+                fbtrace_id=error.fbtrace_id,
+                status=error.status,
+            ) from None
+
+    def _attempt(
+        self, method: str, url: str, label: str, params: dict[str, str], json_body: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Make one HTTP request; raise typed errors, or ``_RetryableFailure`` for what may pass."""
+        host = urlsplit(url).netloc
+        try:
+            response = self.session.request(
+                method, url, params=params, json=json_body, timeout=(self.connect_timeout, self.timeout)
+            )
+        except requests.ConnectTimeout:
+            raise _RetryableFailure(
+                InstagramApiError(
+                    f"Could not connect to the Graph API at {host} within {self.connect_timeout:g} s."
+                )
+            ) from None
+        except requests.Timeout:
+            raise _RetryableFailure(
+                InstagramApiError(
+                    f"The Graph API at {host} did not answer {label} within {self.timeout:g} s."
+                ),
+                maybe_sent=method == "POST",
+            ) from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _RetryableFailure(
+                InstagramApiError(f"Could not reach the Graph API at {host} ({type(exc).__name__}).")
+            ) from None
+        except requests.RequestException as exc:
+            raise InstagramApiError(
+                f"Could not call the Graph API at {host} ({type(exc).__name__})."
+            ) from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code < 400:
+            if isinstance(payload, dict):
+                return payload
+            raise InstagramApiError(
+                f"The Graph API answered {label} with a non-JSON body: {self._excerpt(response.text)}",
+                status=response.status_code,
+            )
+        raise self._error_for(response, payload)
+
+    def _error_for(self, response: requests.Response, payload: Any) -> Exception:
+        """Turn an error answer into a typed error, or a ``_RetryableFailure`` wrapping one."""
+        status = response.status_code
+        retry_after = self._retry_after(response)
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if not isinstance(error, dict):
+            plain = InstagramApiError(
+                f"The Graph API answered HTTP {status} without a Graph error: {self._excerpt(response.text)}",
+                status=status,
+            )
+            if status >= 500 or status == 429:
+                return _RetryableFailure(plain, retry_after=retry_after)
+            return plain
+        code, subcode = _as_int(error.get("code")), _as_int(error.get("error_subcode"))
+        message = self._redact(str(error.get("message") or "no message"))
+        trace = str(error["fbtrace_id"]) if error.get("fbtrace_id") else None
+        details: dict[str, Any] = {"code": code, "subcode": subcode, "fbtrace_id": trace, "status": status}
+        if code == 190:
+            return InvalidTokenError(message, **details)
+        if code == 10 and subcode in WINDOW_CLOSED_SUBCODES:
+            return MessagingWindowClosedError(message, **details)
+        if code == 551 or (code == 100 and subcode in NO_MATCHING_USER_SUBCODES):
+            hint = (
+                "This person can't be messaged: recipient_id must be the reviewer's Instagram-scoped ID "
+                "(IGSID, the sender.id of their message to the account), and they must not have blocked "
+                "the account or deactivated theirs."
+            )
+            return RecipientUnavailableError(f"{hint} Graph said: {message}", **details)
+        if code == 200 and subcode == 2534041:
+            hint = "The Instagram account has turned off 'Allow access to messages' (Settings > Messages)."
+            return InstagramApiError(f"{hint} Graph said: {message}", **details)
+        if code == 1 and subcode == MAYBE_SENT_SUBCODE:
+            hint = "The message may have been sent: not retried; check the conversation before sending again."
+            return InstagramApiError(f"{hint} Graph said: {message}", **details)
+        if code in THROTTLING_CODES or (status == 429 and code not in (10, 100, 190, 200, 551)):
+            return _RetryableFailure(RateLimitedError(message, **details), retry_after=retry_after)
+        if code in TRANSIENT_CODES or (status >= 500 and code not in (10, 100, 190, 200, 551)):
+            return _RetryableFailure(InstagramApiError(message, **details), retry_after=retry_after)
+        return InstagramApiError(message, **details)
+
+    # -- small helpers ------------------------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _clock(self) -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def _retry_after(response: requests.Response) -> float | None:
+        try:
+            value = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            return None
+        return value if 0 <= value < float("inf") else None
+
+    def _redact(self, text: str) -> str:
+        """Replace any secret of this connection that appears in ``text``."""
+        settings = self.__dict__.get("_settings")
+        if settings is not None:
+            proof = self.__dict__.get("_appsecret_proof")
+            for secret in (settings.token, *settings.app_secrets, settings.verify_token, proof):
+                if secret:
+                    text = text.replace(secret, "***")
+        return text
+
+    def _excerpt(self, body: str) -> str:
+        """A short, tag-free, secret-free excerpt of an unexpected answer body."""
+        flat = " ".join(re.sub(r"<[^>]*>", " ", body or "").split()) or "(empty body)"
+        flat = self._redact(flat)
+        return flat if len(flat) <= _EXCERPT_CHARS else f"{flat[:_EXCERPT_CHARS]}..."
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,117 @@
+"""Provider metadata: valid against Airflow's schemas and discovered by the installed Airflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import airflow
+import jsonschema
+import pytest
+
+from airflow_provider_instagram_hil import (
+    CONN_FIELDS,
+    PACKAGE_NAME,
+    UI_FIELD_BEHAVIOUR,
+    __version__,
+    get_provider_info,
+)
+from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
+
+AIRFLOW_DIR = Path(airflow.__file__).parent
+HOOK_CLASS = "airflow_provider_instagram_hil.hooks.instagram.InstagramHook"
+
+
+def load_schema(name: str) -> dict:
+    return json.loads((AIRFLOW_DIR / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def providers_manager():
+    from airflow.providers_manager import ProvidersManager
+
+    return ProvidersManager()
+
+
+class TestProviderInfo:
+    def test_valid_against_provider_info_schema(self):
+        jsonschema.validate(get_provider_info(), load_schema("provider_info.schema.json"))
+
+    def test_connection_type_valid_against_provider_yaml_schema(self):
+        """``provider_info.schema.json`` only accepts conn-fields; the yaml schema says what they may hold."""
+        schema = load_schema("provider.yaml.schema.json")["properties"]["connection-types"]
+        jsonschema.validate(get_provider_info()["connection-types"], schema)
+
+    def test_connection_type_matches_the_hook(self):
+        [conn_type] = get_provider_info()["connection-types"]
+        assert conn_type["connection-type"] == InstagramHook.conn_type
+        assert conn_type["hook-name"] == InstagramHook.hook_name
+        assert conn_type["hook-class-name"] == HOOK_CLASS
+        assert conn_type["conn-fields"] == CONN_FIELDS
+        assert conn_type["ui-field-behaviour"] == UI_FIELD_BEHAVIOUR
+
+    def test_every_extra_the_hook_reads_has_a_form_field(self):
+        assert set(CONN_FIELDS) == {"api_version", "account_id", "app_secret", "verify_token", "timeout"}
+        assert {"app_secret", "verify_token"} == {
+            name for name, spec in CONN_FIELDS.items() if spec["schema"].get("format") == "password"
+        }
+
+    def test_identity(self):
+        info = get_provider_info()
+        assert info["package-name"] == PACKAGE_NAME == "airflow-provider-instagram-hil"
+        assert info["versions"][0] == __version__
+
+
+class TestProviderDiscovery:
+    def test_provider_is_listed(self, providers_manager):
+        assert PACKAGE_NAME in providers_manager.providers
+        assert providers_manager.providers[PACKAGE_NAME].version == __version__
+
+    def test_instagram_connection_type_maps_to_the_hook(self, providers_manager):
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # ProvidersManager.hooks is deprecated in favour of the task SDK's
+            hook_info = providers_manager.hooks["instagram"]
+        assert hook_info is not None
+        assert hook_info.hook_class_name == HOOK_CLASS
+        assert hook_info.connection_id_attribute_name == "instagram_conn_id"
+        assert hook_info.package_name == PACKAGE_NAME
+        assert hook_info.connection_testable is True
+
+    def test_field_behaviour_is_registered(self, providers_manager):
+        behaviour = providers_manager.field_behaviours["instagram"]
+        assert behaviour["hidden_fields"] == UI_FIELD_BEHAVIOUR["hidden-fields"]
+        assert behaviour["relabeling"] == UI_FIELD_BEHAVIOUR["relabeling"]
+        assert behaviour["placeholders"]["extra__instagram__api_version"] == "v25.0"
+
+    @pytest.mark.parametrize(
+        ("field", "sensitive"), [(name, "secret" in name or "token" in name) for name in CONN_FIELDS]
+    )
+    def test_conn_fields_are_registered(self, providers_manager, field, sensitive):
+        widget = providers_manager.connection_form_widgets[f"extra__instagram__{field}"]
+        assert widget.hook_class_name == HOOK_CLASS
+        assert widget.field["schema"]["title"] == CONN_FIELDS[field]["label"]
+        assert widget.is_sensitive is sensitive
+
+    def test_airflow_providers_list_shows_the_package(self, tmp_path):
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        env["AIRFLOW_HOME"] = str(tmp_path)
+        env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+        airflow_bin = Path(sys.executable).with_name("airflow")
+        result = subprocess.run(
+            [str(airflow_bin), "providers", "list", "-o", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        start = result.stdout.index("[")
+        listed = {p["package_name"]: p["version"] for p in json.loads(result.stdout[start:])}
+        assert listed.get(PACKAGE_NAME) == __version__
