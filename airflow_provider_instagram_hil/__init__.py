@@ -94,6 +94,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_instagram_hil.triggers.instagram"],
             }
         ],
+        "extra-links": ["airflow_provider_instagram_hil.links.instagram.InstagramConversationLink"],
         "config": {
             "instagram_hil": {
                 "description": "Instagram human-in-the-loop provider.",
@@ -120,6 +121,35 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": None,
                         "default": "2.0",
+                    },
+                    "serve_in_api_server": {
+                        "description": "Serve the webhook from Airflow's API server at "
+                        "<url_prefix>/webhooks/instagram, as an unauthenticated plugin app guarded only by "
+                        "Meta's signature. Off by default: no endpoint appears unless you ask for it. Read "
+                        "when the API server starts.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
+                    "url_prefix": {
+                        "description": "Path under which the API server mounts the webhook app when "
+                        "serve_in_api_server is on. Must not be inside /api, /ui, /execution, /auth, "
+                        "/pluginsv2, /static, /docs or /redoc.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/hooks/instagram-hil",
+                        "default": "/instagram-hil",
+                    },
+                    "public_url": {
+                        "description": "Public base URL of the webhook app (API server URL plus url_prefix, "
+                        "or the standalone webhook's URL). When set, the task's 'Instagram request' link "
+                        "opens <public_url>/requests/<request_id>, a status page; when empty, it opens the "
+                        "Instagram inbox. Read where tasks run.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://airflow.example.com/instagram-hil",
+                        "default": "",
                     },
                 },
             }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from packaging.version import Version
+from typing import TYPE_CHECKING
 
 from airflow import __version__ as _AIRFLOW_VERSION
+from packaging.version import Version
 
 AIRFLOW_VERSION = Version(_AIRFLOW_VERSION)
 AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION.release >= (3, 2)
@@ -23,13 +24,24 @@ from airflow.sdk.exceptions import (  # noqa: E402
     AirflowFailException,
     AirflowSkipException,
 )
+from airflow.sdk.execution_time.xcom import XCom  # noqa: E402
 from airflow.sdk.log import mask_secret  # noqa: E402
 from airflow.triggers.base import BaseTrigger, TriggerEvent  # noqa: E402
+
+try:  # the task SDK's copy (Airflow >= 3.2); Airflow matches plugin base classes by name, either works
+    from airflow.sdk.plugins_manager import AirflowPlugin
+except ImportError:  # pragma: no cover - Airflow 3.1
+    from airflow.plugins_manager import AirflowPlugin  # type: ignore[no-redef,assignment]
+
+if TYPE_CHECKING:
+    # Type-only: the task context handed to execute() / execute_complete().
+    from airflow.sdk import Context as Context
 
 __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AirflowException",
     "AirflowFailException",
+    "AirflowPlugin",
     "AirflowSkipException",
     "BaseHook",
     "BaseNotifier",
@@ -39,6 +51,7 @@ __all__ = [
     "Connection",
     "SkipMixin",
     "TriggerEvent",
+    "XCom",
     "conf",
     "mask_secret",
 ]

@@ -1,0 +1,3 @@
+"""Operator extra links: the "Instagram request" button on approval tasks."""
+
+from __future__ import annotations

@@ -1,0 +1,85 @@
+"""The "Instagram request" button on an approval task: the request's status page, or the Instagram inbox.
+
+How the link travels on Airflow 3: when the task finishes or defers, the worker calls
+:meth:`InstagramConversationLink.get_link` (the operator lists the link in ``operator_extra_links``) and
+stores the URL in XCom under :attr:`~InstagramConversationLink.xcom_key`. The API server never runs this
+code: it rebuilds the link from its name and XCom key and shows the stored URL. So the link needs no
+plugin registration, and the public URL is read where the task runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+from airflow_provider_instagram_hil.config import SECTION
+from airflow_provider_instagram_hil.version_compat import BaseOperatorLink, XCom, conf
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+log = logging.getLogger(__name__)
+
+#: XCom key under which the approval operator pushes its request id at ``execute``.
+REQUEST_ID_XCOM_KEY = "instagram_hil_request_id"
+#: Where reviewers read and answer their DMs; Instagram has no public deep link to one thread.
+INSTAGRAM_INBOX_URL = "https://www.instagram.com/direct/inbox/"
+LINK_NAME = "Instagram request"
+
+_REQUEST_ID_RE = re.compile(r"^[0-9a-f]{16,128}$")
+
+
+def get_public_url() -> str | None:
+    """Return ``[instagram_hil] public_url`` without its trailing slash, or None when unset or unusable.
+
+    It is the public base URL of the webhook app, e.g. ``https://airflow.example.com/instagram-hil``.
+    """
+    raw = (conf.get(SECTION, "public_url", fallback="") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        log.warning(
+            "[%s] public_url must be an http(s) base URL such as https://airflow.example.com/instagram-hil; "
+            "linking to the Instagram inbox instead",
+            SECTION,
+        )
+        return None
+    return raw.rstrip("/")
+
+
+def request_link_url(request_id: str | None, public_url: str | None) -> str:
+    """Return the URL the button opens for ``request_id``.
+
+    :param request_id: the approval request's id; None (or anything that is not one) gives ``""``,
+        which Airflow shows as a disabled button.
+    :param public_url: base URL of the webhook app; None links to the Instagram inbox.
+    """
+    if not isinstance(request_id, str) or not _REQUEST_ID_RE.match(request_id):
+        return ""
+    if public_url is None:
+        return INSTAGRAM_INBOX_URL
+    return f"{public_url}/requests/{quote(request_id, safe='')}"
+
+
+class InstagramConversationLink(BaseOperatorLink):
+    """Operator extra link "Instagram request" of the approval operator.
+
+    With ``[instagram_hil] public_url`` set it opens the request's status page in the webhook app (dag,
+    run and task ids, status, chosen option, and a link to the conversation); otherwise it opens the
+    Instagram inbox. Before a request exists the button is disabled.
+    """
+
+    name = LINK_NAME
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Build the URL from the request id the operator pushed to XCom.
+
+        :param operator: the task the link belongs to.
+        :param ti_key: the task instance to build the link for.
+        """
+        request_id = XCom.get_value(ti_key=ti_key, key=REQUEST_ID_XCOM_KEY)
+        return request_link_url(request_id, get_public_url())

@@ -1,0 +1,218 @@
+"""The plugin mounts the webhook only when asked, where asked, and never breaks Airflow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.metadata import entry_points
+
+import httpx
+import pytest
+from a2wsgi import WSGIMiddleware
+from conftest import TEST_VERIFY_TOKEN
+from flask import Flask
+
+import airflow_provider_instagram_hil.webhook as webhook_package
+from airflow_provider_instagram_hil.plugins import instagram as plugin_module
+from airflow_provider_instagram_hil.plugins.instagram import (
+    DEFAULT_URL_PREFIX,
+    InstagramHilPlugin,
+    PluginConfigError,
+    build_fastapi_apps,
+    get_url_prefix,
+    serve_in_api_server,
+)
+
+FLAG_ENV = "AIRFLOW__INSTAGRAM_HIL__SERVE_IN_API_SERVER"
+PREFIX_ENV = "AIRFLOW__INSTAGRAM_HIL__URL_PREFIX"
+
+
+@pytest.fixture
+def fake_create_app(monkeypatch):
+    """Replace the webhook's app factory; return the list of apps it built."""
+    built: list[Flask] = []
+
+    def _create_app(test_config=None):
+        app = Flask("fake_webhook")
+        built.append(app)
+        return app
+
+    monkeypatch.setattr(webhook_package, "create_app", _create_app, raising=False)
+    return built
+
+
+class TestServeInApiServer:
+    def test_off_by_default(self, monkeypatch):
+        monkeypatch.delenv(FLAG_ENV, raising=False)
+        assert serve_in_api_server() is False
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            pytest.param("True", True, id="True"),
+            pytest.param("true", True, id="lower-true"),
+            pytest.param("1", True, id="one"),
+            pytest.param("False", False, id="False"),
+            pytest.param("0", False, id="zero"),
+            pytest.param("", False, id="empty"),
+        ],
+    )
+    def test_reads_boolean(self, monkeypatch, raw, expected):
+        monkeypatch.setenv(FLAG_ENV, raw)
+        assert serve_in_api_server() is expected
+
+    def test_rejects_non_boolean(self, monkeypatch):
+        monkeypatch.setenv(FLAG_ENV, "sometimes")
+        with pytest.raises(PluginConfigError, match="serve_in_api_server must be True or False"):
+            serve_in_api_server()
+
+
+class TestGetUrlPrefix:
+    def test_default(self, monkeypatch):
+        monkeypatch.delenv(PREFIX_ENV, raising=False)
+        assert get_url_prefix() == DEFAULT_URL_PREFIX == "/instagram-hil"
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            pytest.param("/hooks/ig", "/hooks/ig", id="nested"),
+            pytest.param("/ig/", "/ig", id="trailing-slash"),
+            pytest.param(" /ig ", "/ig", id="whitespace"),
+        ],
+    )
+    def test_accepts_paths(self, monkeypatch, raw, expected):
+        monkeypatch.setenv(PREFIX_ENV, raw)
+        assert get_url_prefix() == expected
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            pytest.param("/", id="root-would-shadow-the-ui"),
+            pytest.param("instagram-hil", id="relative"),
+            pytest.param("/a b", id="space"),
+            pytest.param("/ig/../api", id="dot-dot"),
+            pytest.param("https://example.com/ig", id="url"),
+        ],
+    )
+    def test_rejects_non_paths(self, monkeypatch, raw):
+        monkeypatch.setenv(PREFIX_ENV, raw)
+        with pytest.raises(PluginConfigError, match="absolute path"):
+            get_url_prefix()
+
+    @pytest.mark.parametrize("raw", ["/api/v2/ig", "/ui", "/execution/x", "/auth", "/pluginsv2", "/static"])
+    def test_rejects_reserved(self, monkeypatch, raw):
+        monkeypatch.setenv(PREFIX_ENV, raw)
+        with pytest.raises(PluginConfigError, match="uses; pick another"):
+            get_url_prefix()
+
+    def test_similar_name_is_not_reserved(self, monkeypatch):
+        monkeypatch.setenv(PREFIX_ENV, "/uiwebhooks")
+        assert get_url_prefix() == "/uiwebhooks"
+
+
+class TestBuildFastapiApps:
+    def test_mounts_nothing_by_default(self, monkeypatch, fake_create_app):
+        monkeypatch.delenv(FLAG_ENV, raising=False)
+        assert build_fastapi_apps() == []
+        assert fake_create_app == [], "the webhook app must not even be built"
+
+    def test_mounts_app_at_prefix_when_enabled(self, monkeypatch, fake_create_app):
+        monkeypatch.setenv(FLAG_ENV, "True")
+        monkeypatch.delenv(PREFIX_ENV, raising=False)
+        (mounted,) = build_fastapi_apps()
+        assert mounted["url_prefix"] == "/instagram-hil"
+        assert mounted["name"] == "instagram_hil"
+        assert isinstance(mounted["app"], WSGIMiddleware)
+        assert len(fake_create_app) == 1
+
+    def test_custom_prefix(self, monkeypatch, fake_create_app):
+        monkeypatch.setenv(FLAG_ENV, "True")
+        monkeypatch.setenv(PREFIX_ENV, "/hooks/instagram/")
+        (mounted,) = build_fastapi_apps()
+        assert mounted["url_prefix"] == "/hooks/instagram"
+
+    @pytest.mark.parametrize(
+        ("env", "message"),
+        [
+            pytest.param({FLAG_ENV: "maybe"}, "serve_in_api_server must be", id="bad-flag"),
+            pytest.param({FLAG_ENV: "True", PREFIX_ENV: "/api/v2"}, "url_prefix", id="reserved-prefix"),
+        ],
+    )
+    def test_bad_config_logs_and_mounts_nothing(self, monkeypatch, caplog, fake_create_app, env, message):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        with caplog.at_level(logging.ERROR, logger=plugin_module.__name__):
+            assert build_fastapi_apps() == []
+        assert message in caplog.text
+        assert fake_create_app == []
+
+    def test_failing_app_factory_logs_and_mounts_nothing(self, monkeypatch, caplog):
+        def _broken(test_config=None):
+            raise RuntimeError("connection 'instagram_default' has no app_secret")
+
+        monkeypatch.setenv(FLAG_ENV, "True")
+        monkeypatch.setattr(webhook_package, "create_app", _broken, raising=False)
+        with caplog.at_level(logging.ERROR, logger=plugin_module.__name__):
+            assert build_fastapi_apps() == []
+        assert "not mounted" in caplog.text
+        assert "has no app_secret" in caplog.text
+        assert "restart the API server" in caplog.text
+
+
+class TestWithTheRealWebhook:
+    def test_mounted_app_answers_the_handshake(self, monkeypatch, instagram_conn_env, sqlite_url):
+        instagram_conn_env()
+        monkeypatch.setenv(FLAG_ENV, "True")
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", sqlite_url)
+        (mounted,) = build_fastapi_apps()
+
+        params = {"hub.mode": "subscribe", "hub.verify_token": TEST_VERIFY_TOKEN, "hub.challenge": "42"}
+
+        async def handshake() -> httpx.Response:
+            transport = httpx.ASGITransport(app=mounted["app"])
+            async with httpx.AsyncClient(transport=transport, base_url="http://airflow.test") as client:
+                return await client.get("/webhooks/instagram", params=params)
+
+        response = asyncio.run(handshake())
+        assert response.status_code == 200
+        assert response.text == "42"
+
+    def test_missing_connection_logs_and_mounts_nothing(self, monkeypatch, caplog, sqlite_url):
+        monkeypatch.setenv(FLAG_ENV, "True")
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", sqlite_url)
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__CONN_ID", "instagram_absent")
+        with caplog.at_level(logging.ERROR, logger=plugin_module.__name__):
+            assert build_fastapi_apps() == []
+        assert "instagram_absent" in caplog.text
+
+
+class TestInstagramHilPlugin:
+    def test_registered_through_the_airflow_plugins_entry_point(self):
+        (entry_point,) = [ep for ep in entry_points(group="airflow.plugins") if ep.name == "instagram_hil"]
+        assert entry_point.load() is InstagramHilPlugin
+
+    def test_is_a_valid_airflow_plugin(self):
+        from airflow.plugins_manager import is_valid_plugin
+
+        assert is_valid_plugin(InstagramHilPlugin)
+        assert InstagramHilPlugin.name == "instagram_hil"
+
+    def test_not_also_declared_in_provider_info(self):
+        # Both would load it twice ("already registered") when lazy provider discovery is off.
+        from airflow_provider_instagram_hil import get_provider_info
+
+        assert "plugins" not in get_provider_info()
+
+    def test_fastapi_apps_is_decided_on_first_read_and_kept(self, monkeypatch, fake_create_app):
+        monkeypatch.setenv(FLAG_ENV, "True")
+        plugin = InstagramHilPlugin()
+        assert fake_create_app == [], "instantiating the plugin must not build the app"
+        first = plugin.fastapi_apps
+        assert plugin.fastapi_apps is first
+        assert len(fake_create_app) == 1
+
+    def test_registers_no_operator_links(self):
+        # On Airflow 3 the API server rebuilds the link from its XCom key; a plugin-registered link
+        # would make the API server run get_link(), which can only read XCom inside a task.
+        assert InstagramHilPlugin().operator_extra_links == []
+        assert InstagramHilPlugin().global_operator_extra_links == []
