@@ -12,12 +12,13 @@ PACKAGE_NAME = "airflow-provider-instagram-hil"
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "api_version": {
         "label": "Graph API version",
-        "description": "Graph API version used in request paths, e.g. v25.0.",
+        "description": "Graph API version used in request paths. Default: v25.0.",
         "schema": {"type": ["string", "null"], "pattern": r"^v\d+\.\d+$"},
     },
     "account_id": {
         "label": "Account ID",
-        "description": "Page ID or Instagram professional account ID that sends messages; 'me' uses the token's own.",
+        "description": "Page ID or Instagram professional account ID that sends the DMs. "
+        "Default: me (the account the token belongs to).",
         "schema": {"type": ["string", "null"]},
     },
     "app_secret": {
@@ -28,13 +29,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "verify_token": {
         "label": "Webhook verify token",
-        "description": "The token you typed into the Meta app dashboard when subscribing the webhook.",
+        "description": "Any string you choose; type the same one into the Meta app dashboard "
+        "when subscribing the webhook.",
         "schema": {"type": ["string", "null"], "format": "password"},
     },
     "timeout": {
         "label": "Request timeout (seconds)",
-        "description": "Read timeout for one Graph API call.",
-        "schema": {"type": ["number", "null"], "minimum": 1},
+        "description": "Read timeout of one Graph API call. Default: 30.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
     },
 }
 
@@ -42,7 +44,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port", "login", "extra"],
     "relabeling": {"host": "Graph API base URL", "password": "Access token"},
     "placeholders": {
-        "host": "https://graph.facebook.com (Facebook Login) or https://graph.instagram.com (Instagram Login)",
+        "host": "https://graph.facebook.com, or https://graph.instagram.com for Instagram Login",
         "password": "Page access token, or Instagram user access token for Instagram Login",
         "api_version": "v25.0",
         "account_id": "me",
