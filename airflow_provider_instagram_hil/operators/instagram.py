@@ -1,0 +1,330 @@
+"""InstagramApprovalOperator: ask a reviewer in an Instagram DM, wait for the tap, go on or skip."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from sqlalchemy.engine import make_url
+
+from airflow_provider_instagram_hil import config
+from airflow_provider_instagram_hil.exceptions import DecisionStoreError, MessagingWindowClosedError
+from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
+from airflow_provider_instagram_hil.messages import quick_replies_for, validate_options
+from airflow_provider_instagram_hil.prompt import ReviewField, render_prompt
+from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.triggers.instagram import (
+    DecisionEventPayload,
+    InstagramDecisionTrigger,
+    payload_from_state,
+)
+from airflow_provider_instagram_hil.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    BaseOperator,
+    SkipMixin,
+    mask_secret,
+)
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from airflow_provider_instagram_hil.version_compat import Context
+
+APPROVE = "Approve"
+REJECT = "Reject"
+DEFAULT_RESPONSE_TIMEOUT = timedelta(hours=24)
+#: Extra time the scheduler grants past the deadline: the trigger ends the wait itself; this only
+#: catches a triggerer that died (it outlasts the trigger's own retries against a failing store).
+DEFERRAL_GRACE = timedelta(minutes=10)
+
+
+class ApprovalResult(TypedDict):
+    """The operator's XCom ``return_value``."""
+
+    request_id: str
+    chosen_option: str
+    approved: bool
+    responded_by: str | None
+    responded_at: str | None
+    timed_out: bool
+
+
+class InstagramApprovalOperator(BaseOperator, SkipMixin):
+    """Send an approval prompt as an Instagram DM and wait (deferred) for the reviewer's answer.
+
+    The prompt lists the subject, the review fields and the options as quick replies. The task defers
+    to :class:`~airflow_provider_instagram_hil.triggers.instagram.InstagramDecisionTrigger` until the
+    webhook records a decision, or the timeout passes. An option in ``reject_options`` skips the direct
+    downstream tasks (or fails the task with ``fail_on_reject``); any other option lets them run. The
+    XCom ``return_value`` is an :class:`ApprovalResult`, pushed before downstream tasks are skipped.
+
+    Meta only delivers the prompt if the reviewer messaged the account within the last 24 hours.
+
+    :param recipient_id: the reviewer's Instagram-scoped ID (IGSID), or a list of them: each gets the
+        prompt and the first answer wins. (templated)
+    :param subject: the first line of the prompt; never shortened. (templated)
+    :param fields: what the reviewer should see: :class:`~airflow_provider_instagram_hil.prompt.ReviewField`
+        objects (``display`` plain, masked or concealed), or a mapping of label to value (all plain).
+        Values are shortened to fit Meta's 1000-byte message. (templated)
+    :param options: the answers offered as quick replies (at most 13, 20 characters each).
+    :param reject_options: the options that count as a rejection; default ``["Reject"]`` when it is an option.
+    :param response_timeout: how long to wait for the answer (default 24 hours).
+    :param default_option: the option recorded when nobody answers in time; None fails the task.
+    :param fail_on_reject: fail the task on a rejection instead of skipping downstream tasks.
+    :param instagram_conn_id: the connection that sends the DM.
+    :param poll_interval: seconds between two reads of the decision store; None reads
+        ``[instagram_hil] poll_interval``.
+    :param store_url: the decision store; None (recommended) reads ``[instagram_hil] store_url`` in each
+        process. It travels in the trigger's kwargs, so it must not hold a password.
+    """
+
+    template_fields: Collection[str] = ("recipient_id", "subject", "fields")
+    inherits_from_skipmixin = True
+    ui_color = "#fbe4f0"
+
+    def __init__(
+        self,
+        *,
+        recipient_id: str | Sequence[str],
+        subject: str,
+        fields: Sequence[ReviewField] | Mapping[str, Any] | None = None,
+        options: Sequence[str] = (APPROVE, REJECT),
+        reject_options: Sequence[str] | None = None,
+        response_timeout: timedelta = DEFAULT_RESPONSE_TIMEOUT,
+        default_option: str | None = None,
+        fail_on_reject: bool = False,
+        instagram_conn_id: str = InstagramHook.default_conn_name,
+        poll_interval: float | None = None,
+        store_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(recipient_id, (str, list, tuple)):
+            _check_recipients(recipient_id)  # an XComArg or other resolvable is checked once rendered
+        self.recipient_id = recipient_id
+        if not isinstance(subject, str) or not subject.strip():
+            raise ValueError(f"subject must be a non-empty string, got {subject!r}")
+        self.subject = subject
+        self.fields = _as_review_fields(fields)
+        validate_options(options)
+        self.options = list(options)
+        if reject_options is None:
+            reject_options = [REJECT] if REJECT in self.options else []
+        if isinstance(reject_options, str) or not set(reject_options) <= set(self.options):
+            raise ValueError(
+                f"reject_options {reject_options!r} must be a list of options from {self.options}"
+            )
+        self.reject_options = list(reject_options)
+        if not isinstance(response_timeout, timedelta) or response_timeout <= timedelta(0):
+            raise ValueError(f"response_timeout must be a positive timedelta, got {response_timeout!r}")
+        self.response_timeout = response_timeout
+        if default_option is not None and default_option not in self.options:
+            raise ValueError(f"default_option {default_option!r} is not one of the options {self.options}")
+        self.default_option = default_option
+        self.fail_on_reject = fail_on_reject
+        self.instagram_conn_id = instagram_conn_id
+        if poll_interval is not None and not poll_interval > 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        self.poll_interval = poll_interval
+        if store_url is not None and make_url(store_url).password is not None:
+            raise ValueError(
+                "store_url must not contain a password: it is stored with the trigger. Set [instagram_hil] "
+                "store_url (e.g. AIRFLOW__INSTAGRAM_HIL__STORE_URL or a secrets backend) instead."
+            )
+        self.store_url = store_url
+        # Fail at parse time when the subject (if not templated) and the options cannot fit one message.
+        static_subject = subject if "{{" not in subject and "{%" not in subject else "?"
+        render_prompt(static_subject, [], self.options)
+
+    @cached_property
+    def hook(self) -> InstagramHook:
+        """The hook that sends the prompt."""
+        return InstagramHook(instagram_conn_id=self.instagram_conn_id)
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render templates, then register masked and concealed values with the secrets masker.
+
+        Airflow stores rendered fields right after rendering, before ``execute``: masking here keeps
+        those values out of logs from the first moment they exist.
+        """
+        super().render_template_fields(context, jinja_env)
+        for field in _as_review_fields(self.fields):
+            if field.is_secret and field.value not in (None, ""):
+                mask_secret(str(field.value))
+
+    # -- execute --------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        """Register the request, send the prompt once per task try, and defer until it is answered."""
+        ti = context["ti"]
+        recipients = _check_recipients(self.recipient_id, rendered=True)
+        text = render_prompt(self.subject, _as_review_fields(self.fields), self.options)
+        store = DecisionStore.for_url(self.store_url or config.get_store_url())
+        request, created = store.register_request(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index if ti.map_index is not None else -1,
+            try_number=ti.try_number,
+            recipients=recipients,
+            options=self.options,
+            expires_at=_utcnow() + self.response_timeout,
+            default_option=self.default_option,
+        )
+        self.log.info(
+            "Approval request %s (%s) for recipient(s) %s",
+            request.request_id,
+            "new" if created else "existing for this try",
+            ", ".join(request.recipients),
+        )
+        if request.status is not RequestStatus.PENDING:
+            self.log.info(
+                "Request %s is already %s; resuming at once", request.request_id, request.status.value
+            )
+            return self.execute_complete(context, payload_from_state(request.state))
+        if request.prompt_message_id is None:
+            self._send_prompt(store, request, text)
+        else:
+            self.log.info("Prompt of request %s was already sent; not sending it again", request.request_id)
+        remaining = max(request.expires_at - _utcnow(), timedelta(0))
+        self.defer(
+            trigger=InstagramDecisionTrigger(
+                request_id=request.request_id,
+                timeout_at=request.expires_at,
+                poll_interval=self.poll_interval or config.get_poll_interval(),
+                store_url=self.store_url,
+            ),
+            method_name="execute_complete",
+            timeout=remaining + DEFERRAL_GRACE,
+        )
+
+    def _send_prompt(self, store: DecisionStore, request: ApprovalRequest, text: str) -> None:
+        """DM every recipient; go on if at least one got it, else cancel the request and raise."""
+        replies = quick_replies_for(request.request_id, list(request.options))
+        message_ids: list[str] = []
+        failures: list[tuple[str, Exception]] = []
+        for recipient in request.recipients:
+            try:
+                sent = self.hook.send_message(recipient, text, replies)
+            except Exception as exc:
+                self.log.warning(
+                    "Could not send the prompt of request %s to recipient %s: %s",
+                    request.request_id,
+                    recipient,
+                    type(exc).__name__,
+                )
+                failures.append((recipient, exc))
+                continue
+            message_ids.append(str(sent.get("message_id") or ""))
+            self.log.info("Sent the prompt of request %s to recipient %s", request.request_id, recipient)
+        if not message_ids:
+            self._cancel(store, request)
+            closed = [(who, exc) for who, exc in failures if isinstance(exc, MessagingWindowClosedError)]
+            if len(closed) == len(failures):
+                who = ", ".join(recipient for recipient, _ in closed)
+                raise AirflowFailException(
+                    f"Could not send the approval prompt to {who}: {closed[0][1]}"
+                ) from closed[0][1]
+            raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
+        try:
+            store.mark_prompt_sent(request.request_id, message_ids[0])
+        except Exception:
+            self._cancel(store, request)
+            raise
+
+    def _cancel(self, store: DecisionStore, request: ApprovalRequest) -> None:
+        try:
+            store.cancel_request(request.request_id)
+            self.log.info("Cancelled request %s", request.request_id)
+        except DecisionStoreError as exc:
+            self.log.warning("Could not cancel request %s: %s", request.request_id, exc)
+
+    # -- resume ---------------------------------------------------------------------------------------
+
+    def execute_complete(self, context: Context, event: DecisionEventPayload) -> ApprovalResult:
+        """Turn the trigger's event into the XCom result; skip downstream tasks on a rejection."""
+        request_id = event.get("request_id", "?")
+        status = event.get("status")
+        chosen = event.get("chosen_option")
+        if status == "error":
+            raise AirflowException(f"Approval request {request_id} failed: {event.get('error')}")
+        if status == "timed_out" and chosen is None:
+            raise AirflowFailException(self._unanswered_message(request_id))
+        if status not in ("decided", "timed_out") or chosen not in self.options:
+            raise AirflowException(
+                f"Approval request {request_id}: unexpected event (status {status!r}, option {chosen!r})"
+            )
+        result = ApprovalResult(
+            request_id=request_id,
+            chosen_option=chosen,
+            approved=chosen not in self.reject_options,
+            responded_by=event.get("responded_by"),
+            responded_at=event.get("responded_at"),
+            timed_out=bool(event.get("timed_out")),
+        )
+        who = "the timeout default" if result["timed_out"] else f"recipient {result['responded_by']}"
+        self.log.info("Request %s: %r chosen by %s", request_id, chosen, who)
+        if result["approved"]:
+            return result
+        if self.fail_on_reject:
+            raise AirflowFailException(
+                f"Approval request {request_id} was rejected: {chosen!r} chosen by {who}"
+            )
+        relatives = self.get_direct_relatives(upstream=False) if self.has_dag() else []
+        downstream = [task for task in relatives if not task.is_teardown]
+        if not downstream:
+            return result
+        ti = context["ti"]
+        # Skipping raises in Airflow 3, so the result would never reach XCom as a return value.
+        ti.xcom_push(key="return_value", value=result)
+        self.log.info("Rejected: skipping %s", ", ".join(task.task_id for task in downstream))
+        self.skip(ti=ti, tasks=downstream)
+        return result
+
+    def _unanswered_message(self, request_id: str) -> str:
+        """Say who did not answer and since when, from the store when it can be read."""
+        request = None
+        try:
+            request = DecisionStore.for_url(self.store_url or config.get_store_url()).get_request(request_id)
+        except DecisionStoreError as exc:
+            self.log.warning("Could not read request %s for the timeout message: %s", request_id, exc)
+        if request is None:
+            recipient_id = self.recipient_id
+            recipients = recipient_id if isinstance(recipient_id, str) else ", ".join(map(str, recipient_id))
+            return (
+                f"No answer to approval request {request_id} from recipient {recipients} within "
+                f"{self.response_timeout}. Set default_option to go on automatically at the timeout."
+            )
+        return (
+            f"No answer to approval request {request_id} from recipient {', '.join(request.recipients)}: "
+            f"prompted at {request.created_at.isoformat()}, timed out at {request.expires_at.isoformat()} "
+            f"(response_timeout {self.response_timeout}). Set default_option to go on "
+            f"automatically at the timeout."
+        )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_recipients(value: str | Sequence[str], *, rendered: bool = False) -> list[str]:
+    """Normalise ``recipient_id`` to a list of non-empty strings, or raise ``ValueError`` naming it."""
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
+    if not items or not all(isinstance(item, str) and item.strip() for item in items):
+        state = "rendered to" if rendered else "is"
+        raise ValueError(f"recipient_id {state} {value!r}; it must be an IGSID or a non-empty list of IGSIDs")
+    return [item.strip() for item in items]
+
+
+def _as_review_fields(fields: Sequence[ReviewField] | Mapping[str, Any] | None) -> list[ReviewField]:
+    """Accept review fields or a label-to-value mapping (plain fields); else ``ValueError``."""
+    if fields is None:
+        return []
+    if isinstance(fields, Mapping):
+        return [ReviewField(str(label), value) for label, value in fields.items()]
+    if isinstance(fields, str) or not all(isinstance(item, ReviewField) for item in fields):
+        raise ValueError("fields must be a list of ReviewField or a mapping of label to value")
+    return list(fields)

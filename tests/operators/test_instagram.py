@@ -1,0 +1,410 @@
+"""The approval operator on a real decision store (SQLite and PostgreSQL); the Graph call is recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import DownstreamTasksSkipped, TaskDeferred
+from sqlalchemy import select
+
+from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
+from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.operators import instagram as operator_module
+from airflow_provider_instagram_hil.operators.instagram import (
+    DEFERRAL_GRACE,
+    InstagramApprovalOperator,
+)
+from airflow_provider_instagram_hil.prompt import MASK, ReviewField
+from airflow_provider_instagram_hil.store import RequestStatus
+from airflow_provider_instagram_hil.store.schema import requests as requests_table
+from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
+from airflow_provider_instagram_hil.version_compat import AirflowException, AirflowFailException
+
+REVIEWER = "6200000000000001"
+OTHER_REVIEWER = "6200000000000002"
+IBAN = "DE89-3704-0044-0532-0130-00"
+SIGNING_KEY = "s3cr3t-bucket-signing-key-77"
+
+
+def window_closed() -> MessagingWindowClosedError:
+    return MessagingWindowClosedError("Outside of allowed window", code=10, subcode=2534022, status=400)
+
+
+def approval(store_url: str | None = None, **overrides):
+    kwargs = {
+        "task_id": "approve",
+        "recipient_id": REVIEWER,
+        "subject": "Publish dataset sales?",
+        "fields": [
+            ReviewField("Rows", "1284551"),
+            ReviewField("IBAN", "{{ iban }}", display="masked"),
+            ReviewField("Signing key", "{{ signing_key }}", display="concealed"),
+        ],
+        "store_url": store_url,
+        "poll_interval": 0.5,
+    }
+    kwargs.update(overrides)
+    return InstagramApprovalOperator(**kwargs)
+
+
+def rendered(operator, context):
+    operator.render_template_fields({**context, "iban": IBAN, "signing_key": SIGNING_KEY})
+    return operator
+
+
+def deferred(operator, context) -> TaskDeferred:
+    with pytest.raises(TaskDeferred) as info:
+        operator.execute(context)
+    return info.value
+
+
+def event(request_id="r1", status="decided", option="Approve", **extra):
+    payload = {
+        "status": status,
+        "request_id": request_id,
+        "chosen_option": option,
+        "responded_by": REVIEWER if status == "decided" else None,
+        "responded_at": "2026-11-25T12:00:00+00:00",
+        "timed_out": status == "timed_out",
+        "error": None,
+    }
+    payload.update(extra)
+    return payload
+
+
+class TestInit:
+    @pytest.mark.parametrize(
+        ("overrides", "message"),
+        [
+            pytest.param({"options": ["A"] * 2}, "unique", id="duplicate-options"),
+            pytest.param({"options": [f"o{i}" for i in range(14)]}, "at most 13", id="too-many-options"),
+            pytest.param({"options": ["x" * 21]}, "limited to 20", id="long-option"),
+            pytest.param({"options": "Approve"}, "not one string", id="options-string"),
+            pytest.param({"reject_options": ["Nope"]}, "reject_options", id="reject-not-an-option"),
+            pytest.param({"default_option": "Maybe"}, "default_option", id="default-not-an-option"),
+            pytest.param({"response_timeout": timedelta(0)}, "response_timeout", id="zero-timeout"),
+            pytest.param({"response_timeout": 3600}, "response_timeout", id="timeout-not-timedelta"),
+            pytest.param({"poll_interval": 0}, "poll_interval", id="zero-poll-interval"),
+            pytest.param({"recipient_id": ""}, "recipient_id", id="empty-recipient"),
+            pytest.param({"recipient_id": []}, "recipient_id", id="no-recipients"),
+            pytest.param({"fields": ["Rows"]}, "fields", id="fields-not-review-fields"),
+            pytest.param({"subject": "s" * 1000}, "subject and the options", id="subject-too-long"),
+            pytest.param({"subject": "  "}, "subject must be a non-empty string", id="empty-subject"),
+            pytest.param({"store_url": "postgresql://u:pw@db/x"}, "password", id="store-url-password"),
+        ],
+    )
+    def test_invalid_arguments_raise_naming_the_parameter(self, overrides, message):
+        with pytest.raises(ValueError, match=message):
+            approval(**overrides)
+
+    def test_defaults(self):
+        operator = InstagramApprovalOperator(task_id="t", recipient_id=REVIEWER, subject="Go?")
+        assert operator.options == ["Approve", "Reject"]
+        assert operator.reject_options == ["Reject"]
+        assert operator.response_timeout == timedelta(hours=24)
+        assert operator.default_option is None
+        assert operator.fail_on_reject is False
+        assert operator.instagram_conn_id == "instagram_default"
+        assert operator.poll_interval is None
+        assert operator.store_url is None
+        assert operator.fields == []
+        assert operator.template_fields == ("recipient_id", "subject", "fields")
+
+    def test_no_reject_option_by_default_without_reject(self):
+        assert approval(options=["Full refresh", "Skip"]).reject_options == []
+
+    def test_mapping_fields_are_plain(self):
+        operator = approval(fields={"Rows": 12, "Owner": "data-team"})
+        assert operator.fields == [ReviewField("Rows", 12), ReviewField("Owner", "data-team")]
+
+    def test_templated_subject_is_checked_when_rendered(self):
+        approval(subject="{{ 's' * 2000 }}")  # cannot be known at parse time
+
+    def test_str_of_fields_hides_secret_values(self, make_context):
+        operator = rendered(approval(), make_context())
+        text = str(operator.fields)
+        assert IBAN not in text
+        assert SIGNING_KEY not in text
+        assert "1284551" in text
+
+
+class TestExecute:
+    def test_registers_sends_once_and_defers(self, store, store_url, shared_store, sends, make_context):
+        context = make_context()
+        before = datetime.now(timezone.utc)
+        operator = rendered(approval(store_url), context)
+        deferral = deferred(operator, context)
+
+        assert len(sends.messages) == 1
+        message = sends.messages[0]
+        assert message["recipient_id"] == REVIEWER
+        assert message["text"].startswith("Publish dataset sales?\n")
+        assert "Rows: 1284551" in message["text"]
+        assert f"IBAN: {MASK}" in message["text"]
+        assert "Signing key" not in message["text"]
+        assert [r["title"] for r in message["quick_replies"]] == ["Approve", "Reject"]
+        request_id = decode_payload(message["quick_replies"][0]["payload"]).request_id
+
+        request = store.get_request(request_id)
+        assert request.status is RequestStatus.PENDING
+        assert request.prompt_message_id == "mid.1"
+        assert request.recipients == (REVIEWER,)
+        assert (request.dag_id, request.task_id, request.try_number) == ("example_dag", "approve", 1)
+        assert (
+            before + timedelta(hours=24)
+            <= request.expires_at
+            <= datetime.now(timezone.utc) + timedelta(hours=24)
+        )
+
+        trigger = deferral.trigger
+        assert isinstance(trigger, InstagramDecisionTrigger)
+        assert deferral.method_name == "execute_complete"
+        _, kwargs = trigger.serialize()
+        assert kwargs == {
+            "request_id": request_id,
+            "timeout_at": request.expires_at.isoformat(),
+            "poll_interval": 0.5,
+            "store_url": store_url,
+        }
+        assert timedelta(hours=24) < deferral.timeout <= timedelta(hours=24) + DEFERRAL_GRACE
+
+    def test_rerun_of_the_same_try_sends_no_second_prompt(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        context = make_context()
+        first = deferred(rendered(approval(store_url), context), context)
+        second = deferred(rendered(approval(store_url), context), context)
+        assert len(sends.messages) == 1
+        assert first.trigger.request_id == second.trigger.request_id
+        assert first.trigger.timeout_at == second.trigger.timeout_at
+
+    def test_next_try_gets_a_new_request_and_prompt(self, store_url, shared_store, sends, make_context):
+        first = deferred(rendered(approval(store_url), make_context()), make_context())
+        second = deferred(rendered(approval(store_url), make_context()), make_context(try_number=2))
+        assert len(sends.messages) == 2
+        assert first.trigger.request_id != second.trigger.request_id
+
+    def test_already_decided_request_resumes_at_once(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        context = make_context()
+        request_id = deferred(rendered(approval(store_url), context), context).trigger.request_id
+        store.record_decision(request_id, option="Approve", responder_id=REVIEWER)
+        result = rendered(approval(store_url), context).execute(context)
+        assert result["request_id"] == request_id
+        assert result["chosen_option"] == "Approve"
+        assert result["approved"] is True
+        assert len(sends.messages) == 1
+
+    def test_default_poll_interval_and_store_url_come_from_config(
+        self, monkeypatch, store_url, shared_store, sends, make_context
+    ):
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", store_url)
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__POLL_INTERVAL", "7.5")
+        context = make_context()
+        operator = rendered(approval(None, poll_interval=None), context)
+        kwargs = deferred(operator, context).trigger.serialize()[1]
+        assert kwargs["poll_interval"] == 7.5
+        assert kwargs["store_url"] is None
+
+    def test_window_closed_fails_without_retry_and_cancels(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        sends.fail[REVIEWER] = window_closed()
+        context = make_context()
+        with pytest.raises(AirflowFailException, match="must send a message to the Instagram account first"):
+            rendered(approval(store_url), context).execute(context)
+        assert store.count_by_status() == {"cancelled": 1}
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            pytest.param(
+                InstagramApiError("Service temporarily unavailable", code=2, status=503), id="graph"
+            ),
+            pytest.param(ConnectionError("connection reset"), id="network"),
+        ],
+    )
+    def test_other_send_errors_cancel_and_reraise(
+        self, store, store_url, shared_store, sends, make_context, error
+    ):
+        sends.fail[REVIEWER] = error
+        context = make_context()
+        with pytest.raises(type(error)) as info:
+            rendered(approval(store_url), context).execute(context)
+        assert info.value is error
+        assert store.count_by_status() == {"cancelled": 1}
+
+    def test_retry_after_a_failed_send_prompts_again(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        sends.fail[REVIEWER] = ConnectionError("down")
+        context = make_context()
+        with pytest.raises(ConnectionError):
+            rendered(approval(store_url), context).execute(context)
+        del sends.fail[REVIEWER]
+        deferred(rendered(approval(store_url), context), context)
+        assert len(sends.messages) == 1
+        assert store.count_by_status() == {"pending": 1}
+
+    def test_several_recipients_one_reachable_is_enough(
+        self, store, store_url, shared_store, sends, make_context, logs
+    ):
+        sends.fail[OTHER_REVIEWER] = window_closed()
+        context = make_context()
+        operator = rendered(approval(store_url, recipient_id=[OTHER_REVIEWER, REVIEWER]), context)
+        request_id = deferred(operator, context).trigger.request_id
+        assert [m["recipient_id"] for m in sends.messages] == [REVIEWER]
+        assert store.get_request(request_id).recipients == (OTHER_REVIEWER, REVIEWER)
+        assert f"to recipient {OTHER_REVIEWER}: MessagingWindowClosedError" in logs()
+
+    def test_several_recipients_all_windows_closed(self, store, store_url, shared_store, sends, make_context):
+        sends.fail.update({REVIEWER: window_closed(), OTHER_REVIEWER: window_closed()})
+        context = make_context()
+        with pytest.raises(AirflowFailException, match=f"{REVIEWER}, {OTHER_REVIEWER}"):
+            rendered(approval(store_url, recipient_id=[REVIEWER, OTHER_REVIEWER]), context).execute(context)
+        assert store.count_by_status() == {"cancelled": 1}
+
+    def test_prompt_too_long_after_rendering_registers_nothing(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        context = make_context()
+        operator = rendered(approval(store_url, subject="{{ 's' * 2000 }}"), context)
+        with pytest.raises(ValueError, match="subject and the options"):
+            operator.execute(context)
+        assert store.count_by_status() == {}
+        assert sends.messages == []
+
+    def test_empty_rendered_recipient_raises(self, store_url, shared_store, sends, make_context):
+        context = make_context()
+        operator = rendered(approval(store_url, recipient_id="{{ nobody }}"), context)
+        with pytest.raises(ValueError, match="recipient_id rendered to"):
+            operator.execute(context)
+
+    def test_secret_values_appear_nowhere(
+        self, monkeypatch, store, store_url, shared_store, sends, make_context, logs
+    ):
+        masked: list[str] = []
+        monkeypatch.setattr(operator_module, "mask_secret", lambda value, *a, **k: masked.append(value))
+        context = make_context()
+        with DAG("example_dag", schedule=None):
+            operator = rendered(approval(store_url), context)
+            operator >> EmptyOperator(task_id="publish")
+        assert set(masked) == {IBAN, SIGNING_KEY}  # registered as soon as they are rendered
+        deferral = deferred(operator, context)
+        request_id = deferral.trigger.request_id
+        store.record_decision(request_id, option="Reject", responder_id=REVIEWER)
+        with pytest.raises(DownstreamTasksSkipped):
+            operator.execute_complete(context, event(request_id, option="Reject"))
+        result = context["ti"].pushed[0][1]
+
+        with store.engine.connect() as conn:
+            rows = repr(conn.execute(select(requests_table)).all())
+        places = {
+            "sent text": sends.messages[0]["text"],
+            "store rows": rows,
+            "trigger kwargs": repr(deferral.trigger.serialize()),
+            "xcom": repr(result) + repr(context["ti"].pushed),
+            "fields": str(operator.fields) + repr(operator.fields),
+            "logs": logs(),
+        }
+        assert request_id in places["logs"]  # the logs were captured
+        for place, text in places.items():
+            assert IBAN not in text, place
+            assert SIGNING_KEY not in text, place
+
+
+class TestExecuteComplete:
+    def test_approve_returns_the_result(self, make_context):
+        context = make_context()
+        result = approval().execute_complete(context, event())
+        assert result == {
+            "request_id": "r1",
+            "chosen_option": "Approve",
+            "approved": True,
+            "responded_by": REVIEWER,
+            "responded_at": "2026-11-25T12:00:00+00:00",
+            "timed_out": False,
+        }
+        assert context["ti"].pushed == []
+
+    def _in_dag(self, **overrides):
+        with DAG("example_dag", schedule=None):
+            operator = approval(**overrides)
+            operator >> EmptyOperator(task_id="publish")
+            EmptyOperator(task_id="cleanup").as_teardown(setups=operator)
+        return operator
+
+    def test_reject_pushes_the_result_then_skips_downstream(self, make_context):
+        context = make_context()
+        with pytest.raises(DownstreamTasksSkipped) as info:
+            self._in_dag().execute_complete(context, event(option="Reject"))
+        assert info.value.tasks == ["publish"]  # teardowns still run
+        key, value = context["ti"].pushed[0]
+        assert key == "return_value"
+        assert value["chosen_option"] == "Reject"
+        assert value["approved"] is False
+
+    def test_reject_without_downstream_returns(self, make_context):
+        result = approval().execute_complete(make_context(), event(option="Reject"))
+        assert result["approved"] is False
+
+    def test_reject_with_fail_on_reject_fails(self, make_context):
+        with pytest.raises(AirflowFailException, match="rejected: 'Reject' chosen by recipient"):
+            self._in_dag(fail_on_reject=True).execute_complete(make_context(), event(option="Reject"))
+
+    def test_timeout_with_default_reject_skips(self, make_context):
+        context = make_context()
+        with pytest.raises(DownstreamTasksSkipped):
+            self._in_dag(default_option="Reject").execute_complete(
+                context, event(status="timed_out", option="Reject")
+            )
+        assert context["ti"].pushed[0][1]["timed_out"] is True
+
+    def test_timeout_with_default_approve_goes_on(self, make_context):
+        result = approval(default_option="Approve").execute_complete(
+            make_context(), event(status="timed_out", option="Approve")
+        )
+        assert result["approved"] is True
+        assert result["timed_out"] is True
+        assert result["responded_by"] is None
+
+    def test_custom_options_are_approvals_unless_listed(self, make_context):
+        operator = approval(options=["Full refresh", "Incremental", "Skip"])
+        result = operator.execute_complete(make_context(), event(option="Skip"))
+        assert result["approved"] is True
+        assert result["chosen_option"] == "Skip"
+
+    def test_timeout_without_default_says_who_and_since_when(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        context = make_context()
+        operator = rendered(approval(store_url, response_timeout=timedelta(minutes=30)), context)
+        request_id = deferred(operator, context).trigger.request_id
+        store.expire_request(request_id, now=datetime.now(timezone.utc) + timedelta(hours=1))
+        request = store.get_request(request_id)
+        with pytest.raises(AirflowFailException) as info:
+            operator.execute_complete(context, event(request_id, status="timed_out", option=None))
+        message = str(info.value)
+        assert REVIEWER in message
+        assert request.created_at.isoformat() in message
+        assert "0:30:00" in message
+        assert "default_option" in message
+
+    def test_timeout_without_default_when_the_store_is_gone(self, make_context):
+        operator = approval("sqlite:////nonexistent-dir/x/y/z.db", response_timeout=timedelta(hours=2))
+        with pytest.raises(AirflowFailException, match=f"from recipient {REVIEWER} within 2:00:00"):
+            operator.execute_complete(make_context(), event(status="timed_out", option=None))
+
+    def test_error_event_raises_with_the_error(self, make_context):
+        with pytest.raises(AirflowException, match="failed: the approval request was cancelled"):
+            approval().execute_complete(
+                make_context(), event(status="error", option=None, error="the approval request was cancelled")
+            )
+
+    def test_unknown_option_is_refused(self, make_context):
+        with pytest.raises(AirflowException, match="unexpected event"):
+            approval().execute_complete(make_context(), event(option="Maybe"))

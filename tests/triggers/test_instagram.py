@@ -1,0 +1,242 @@
+"""InstagramDecisionTrigger driven directly with asyncio against a real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
+from airflow_provider_instagram_hil.store import Outcome, RequestStatus
+from airflow_provider_instagram_hil.triggers import instagram as trigger_module
+from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
+
+from .conftest import REVIEWER
+
+KWARGS = {"request_id", "timeout_at", "poll_interval", "store_url"}
+
+
+def trigger_for(request, store_url, *, poll_interval: float = 0.05, timeout_at=None):
+    return InstagramDecisionTrigger(
+        request_id=request.request_id,
+        timeout_at=timeout_at or request.expires_at,
+        poll_interval=poll_interval,
+        store_url=store_url,
+    )
+
+
+class TestSerialize:
+    def test_round_trip(self):
+        trigger = InstagramDecisionTrigger(
+            request_id="abc123",
+            timeout_at=datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc),
+            poll_interval=2.0,
+            store_url=None,
+        )
+        classpath, kwargs = trigger.serialize()
+        assert classpath == "airflow_provider_instagram_hil.triggers.instagram.InstagramDecisionTrigger"
+        assert set(kwargs) == KWARGS
+        assert kwargs["timeout_at"] == "2026-11-25T12:00:00+00:00"
+        module_name, _, class_name = classpath.rpartition(".")
+        rebuilt = getattr(importlib.import_module(module_name), class_name)(**kwargs)
+        assert rebuilt.serialize() == (classpath, kwargs)
+        assert rebuilt.timeout_at == trigger.timeout_at
+
+    def test_timeout_at_is_normalised_to_utc(self):
+        local = datetime(2026, 11, 25, 13, 0, tzinfo=timezone(timedelta(hours=1)))
+        trigger = InstagramDecisionTrigger("abc", local, 1.0)
+        assert trigger.serialize()[1]["timeout_at"] == "2026-11-25T12:00:00+00:00"
+
+    def test_naive_timeout_at_is_refused(self):
+        with pytest.raises(ValueError, match="timezone-aware"):
+            InstagramDecisionTrigger("abc", datetime(2026, 11, 25, 12, 0), 1.0)
+
+    def test_repr_hides_a_store_password(self):
+        trigger = InstagramDecisionTrigger(
+            "abc", "2026-11-25T12:00:00+00:00", 1.0, store_url="postgresql://u:hunter2@db/x"
+        )
+        assert "hunter2" not in repr(trigger)
+
+
+class TestRun:
+    def test_decision_recorded_while_waiting(self, store, store_url, shared_store, make_request, first_event):
+        request = make_request()
+
+        async def scenario():
+            waiting = asyncio.ensure_future(first_event(trigger_for(request, store_url)))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            result = await asyncio.to_thread(
+                store.record_decision, request.request_id, option="Approve", responder_id=REVIEWER, mid="m1"
+            )
+            assert result.outcome is Outcome.RECORDED
+            return await waiting
+
+        payload = asyncio.run(scenario()).payload
+        assert payload["status"] == "decided"
+        assert payload["request_id"] == request.request_id
+        assert payload["chosen_option"] == "Approve"
+        assert payload["responded_by"] == REVIEWER
+        assert datetime.fromisoformat(payload["responded_at"]).tzinfo is not None
+        assert payload["timed_out"] is False
+        assert payload["error"] is None
+
+    def test_decided_before_start_fires_at_once(
+        self, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request()
+        store.record_decision(request.request_id, option="Reject", responder_id=REVIEWER)
+        trigger = trigger_for(request, store_url, poll_interval=60.0)  # only the immediate first tick helps
+
+        async def scenario():
+            return await first_event(trigger, timeout=5.0)
+
+        payload = asyncio.run(scenario()).payload
+        assert payload["status"] == "decided"
+        assert payload["chosen_option"] == "Reject"
+
+    def test_timeout_without_default_expires(self, store, store_url, shared_store, make_request, first_event):
+        request = make_request(expires_in=0.3)
+        payload = asyncio.run(first_event(trigger_for(request, store_url))).payload
+        assert payload["status"] == "timed_out"
+        assert payload["chosen_option"] is None
+        assert payload["timed_out"] is True
+        stored = store.get_request(request.request_id)
+        assert stored.status is RequestStatus.EXPIRED
+        assert stored.timed_out
+
+    def test_timeout_with_default_records_it(self, store, store_url, shared_store, make_request, first_event):
+        request = make_request(expires_in=0.3, default_option="Reject")
+        payload = asyncio.run(first_event(trigger_for(request, store_url))).payload
+        assert payload["status"] == "timed_out"
+        assert payload["chosen_option"] == "Reject"
+        assert payload["responded_by"] is None
+        assert payload["timed_out"] is True
+        stored = store.get_request(request.request_id)
+        assert stored.status is RequestStatus.DECIDED
+        assert stored.chosen_option == "Reject"
+        assert stored.timed_out
+
+    def test_deadline_already_past_at_restart_uses_the_decision(
+        self, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request(expires_in=0.5)
+        store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER)
+        past = datetime.now(timezone.utc) - timedelta(seconds=1)
+        payload = asyncio.run(first_event(trigger_for(request, store_url, timeout_at=past))).payload
+        assert payload["status"] == "decided"
+        assert payload["chosen_option"] == "Approve"
+
+    def test_unknown_request_is_an_error(self, store_url, shared_store, first_event):
+        trigger = InstagramDecisionTrigger("0" * 32, datetime.now(timezone.utc), 0.05, store_url)
+        payload = asyncio.run(first_event(trigger)).payload
+        assert payload["status"] == "error"
+        assert "not in the decision store" in payload["error"]
+
+    def test_cancelled_request_is_an_error(self, store, store_url, shared_store, make_request, first_event):
+        request = make_request()
+        store.cancel_request(request.request_id)
+        payload = asyncio.run(first_event(trigger_for(request, store_url))).payload
+        assert payload["status"] == "error"
+        assert "cancelled" in payload["error"]
+
+    def test_store_url_none_reads_the_config(self, monkeypatch, store, store_url, shared_store, make_request):
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", store_url)
+        request = make_request()
+        trigger = InstagramDecisionTrigger(request.request_id, request.expires_at, 0.05)
+        assert trigger._store() is shared_store
+
+    def test_failing_ticks_are_survived(
+        self, monkeypatch, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request()
+        store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER)
+        real = shared_store.get_states
+        failures = iter([True, True])
+
+        def flaky(ids, **kwargs):
+            if next(failures, False):
+                raise StoreUnavailableError("database restarting")
+            return real(ids, **kwargs)
+
+        monkeypatch.setattr(shared_store, "get_states", flaky)
+        payload = asyncio.run(first_event(trigger_for(request, store_url, poll_interval=0.02))).payload
+        assert payload["status"] == "decided"
+
+    def test_store_down_past_the_deadline_ends_in_an_error(
+        self, monkeypatch, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request(expires_in=0.2)
+
+        def down(*args, **kwargs):
+            raise StoreUnavailableError("Decision store is unavailable: OperationalError")
+
+        monkeypatch.setattr(shared_store, "get_states", down)
+        monkeypatch.setattr(shared_store, "expire_request", down)
+        monkeypatch.setattr(trigger_module, "EXPIRE_RETRY_SECONDS", 0.3)
+        payload = asyncio.run(first_event(trigger_for(request, store_url, poll_interval=0.05))).payload
+        assert payload["status"] == "error"
+        assert "could not be updated" in payload["error"]
+
+    def test_cleanup_leaves_the_poller(self, store_url, shared_store, make_request):
+        from airflow_provider_instagram_hil.triggers.poller import StorePoller
+
+        request = make_request()
+        trigger = trigger_for(request, store_url, poll_interval=0.05)
+
+        async def scenario():
+            task = asyncio.ensure_future(trigger.run().__anext__())
+            await asyncio.sleep(0.1)
+            poller = StorePoller.for_store(shared_store)
+            assert request.request_id in poller.waiting_ids
+            await trigger.cleanup()
+            assert request.request_id not in poller.waiting_ids
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.1)
+            assert not poller.running
+
+        asyncio.run(scenario())
+
+
+class TestTimeoutDecisionRace:
+    @pytest.mark.parametrize("default_option", [None, "Reject"], ids=["no-default", "default-reject"])
+    def test_exactly_one_outcome_consistent_with_the_store(
+        self, store, store_url, shared_store, make_request, first_event, default_option
+    ):
+        rng = random.Random(20261125)
+        outcomes = set()
+        for _ in range(15):
+            request = make_request(expires_in=0.15, default_option=default_option)
+
+            async def scenario(request=request):
+                waiting = asyncio.ensure_future(
+                    first_event(trigger_for(request, store_url, poll_interval=0.02))
+                )
+                await asyncio.sleep(rng.uniform(0.1, 0.2))
+                tap = await asyncio.to_thread(
+                    store.record_decision, request.request_id, option="Approve", responder_id=REVIEWER
+                )
+                return tap, (await waiting).payload
+
+            tap, payload = asyncio.run(scenario())
+            stored = store.get_request(request.request_id)
+            assert stored.status is not RequestStatus.PENDING
+            assert payload["chosen_option"] == stored.chosen_option
+            assert payload["timed_out"] == stored.timed_out
+            if tap.outcome is Outcome.RECORDED:
+                assert payload["status"] == "decided"
+                assert stored.chosen_option == "Approve"
+                assert not stored.timed_out
+            else:
+                assert tap.outcome in {Outcome.EXPIRED, Outcome.ALREADY_DECIDED}
+                assert payload["status"] == "timed_out"
+                assert stored.timed_out
+                assert stored.chosen_option == default_option
+            outcomes.add(tap.outcome)
+        assert Outcome.RECORDED in outcomes  # the race really was run from both sides
+        assert outcomes - {Outcome.RECORDED}
