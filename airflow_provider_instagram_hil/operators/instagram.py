@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
+from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY, InstagramConversationLink
 from airflow_provider_instagram_hil.messages import quick_replies_for, validate_options
 from airflow_provider_instagram_hil.prompt import ReviewField, render_prompt
 from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore, RequestStatus
@@ -84,6 +85,7 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
     template_fields: Collection[str] = ("recipient_id", "subject", "fields")
     inherits_from_skipmixin = True
     ui_color = "#fbe4f0"
+    operator_extra_links = (InstagramConversationLink(),)
 
     def __init__(
         self,
@@ -180,6 +182,8 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
             "new" if created else "existing for this try",
             ", ".join(request.recipients),
         )
+        # The "Instagram request" extra link reads it; pushed before deferring so it shows while waiting.
+        ti.xcom_push(key=REQUEST_ID_XCOM_KEY, value=request.request_id)
         if request.status is not RequestStatus.PENDING:
             self.log.info(
                 "Request %s is already %s; resuming at once", request.request_id, request.status.value

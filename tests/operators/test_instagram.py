@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import DownstreamTasksSkipped, TaskDeferred
 from sqlalchemy import select
 
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
+from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
 from airflow_provider_instagram_hil.messages import decode_payload
 from airflow_provider_instagram_hil.operators import instagram as operator_module
 from airflow_provider_instagram_hil.operators.instagram import (
@@ -170,6 +171,8 @@ class TestExecute:
             "store_url": store_url,
         }
         assert timedelta(hours=24) < deferral.timeout <= timedelta(hours=24) + DEFERRAL_GRACE
+        # The "Instagram request" extra link finds the request through this XCom while the task waits.
+        assert (REQUEST_ID_XCOM_KEY, request_id) in context["ti"].pushed
 
     def test_rerun_of_the_same_try_sends_no_second_prompt(
         self, store, store_url, shared_store, sends, make_context
