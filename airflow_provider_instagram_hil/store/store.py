@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -11,9 +12,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import bindparam, delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from airflow_provider_instagram_hil.exceptions import SchemaVersionError, StoreUnavailableError
 from airflow_provider_instagram_hil.store import migrations
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REQUEST_ID_BYTES = 16  # 128 bits from the OS's CSPRNG
+MAX_REQUEST_ID_CHARS = 64  # ighil_requests.request_id
+MAX_MID_CHARS = 255  # ighil_requests.decision_mid
+_SCHEMA_LOCK_KEY = 0x1A61_0001  # PostgreSQL advisory lock held while creating or migrating the tables
 _STATE_COLUMNS = (
     requests.c.request_id,
     requests.c.status,
@@ -109,36 +113,62 @@ class DecisionStore:
     def _ensure_schema(self) -> None:
         names = set(inspect(self.engine).get_table_names())
         if schema_version.name not in names:
-            if requests.name in names:
-                raise SchemaVersionError(
-                    f"{self.display_url} has a {requests.name} table but no {schema_version.name}: "
-                    "it was not created by this provider. Point [instagram_hil] store_url elsewhere."
-                )
+            self._refuse_foreign(names)
             if not self._create:
                 raise SchemaVersionError(f"{self.display_url} has no decision-store tables")
-            try:
-                with self.engine.begin() as conn:
-                    metadata.create_all(conn)
-                    conn.execute(insert(schema_version).values(id=1, version=SCHEMA_VERSION))
-                log.info("Created decision store tables (schema %s) in %s", SCHEMA_VERSION, self.display_url)
-            except (IntegrityError, OperationalError):
-                # Another process created them at the same moment; fall through to the version check.
-                log.debug("Concurrent schema creation in %s", self.display_url)
+            self._create_schema()
         with self.engine.begin() as conn:
-            found = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
-            if found is None:
-                raise SchemaVersionError(f"{self.display_url}: {schema_version.name} is empty")
-            if found > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{self.display_url} holds decision-store schema {found}, newer than this provider's "
-                    f"{SCHEMA_VERSION}: upgrade airflow-provider-instagram-hil on this host."
-                )
-            if found < SCHEMA_VERSION:
-                migrations.upgrade(conn, found, SCHEMA_VERSION)
-                conn.execute(
-                    update(schema_version).where(schema_version.c.id == 1).values(version=SCHEMA_VERSION)
-                )
-                log.info("Migrated decision store %s from schema %s to %s", self.display_url, found, SCHEMA_VERSION)
+            found = self._check_version(conn)
+        if found < SCHEMA_VERSION:
+            with self.engine.begin() as conn:
+                _lock_schema(conn)
+                found = self._check_version(conn)
+                if found < SCHEMA_VERSION:
+                    migrations.upgrade(conn, found, SCHEMA_VERSION)
+                    conn.execute(
+                        update(schema_version).where(schema_version.c.id == 1).values(version=SCHEMA_VERSION)
+                    )
+                    log.info(
+                        "Migrated decision store %s from schema %s to %s",
+                        self.display_url,
+                        found,
+                        SCHEMA_VERSION,
+                    )
+
+    def _create_schema(self) -> None:
+        # Tables and version row commit together, under a lock, so a process starting at the same moment
+        # (webhook and triggerer on a fresh store) sees either nothing or the whole schema.
+        try:
+            with self.engine.begin() as conn:
+                _lock_schema(conn)
+                names = set(inspect(conn).get_table_names())
+                if schema_version.name in names:
+                    return
+                self._refuse_foreign(names)
+                metadata.create_all(conn)
+                conn.execute(insert(schema_version).values(id=1, version=SCHEMA_VERSION))
+            log.info("Created decision store tables (schema %s) in %s", SCHEMA_VERSION, self.display_url)
+        except DBAPIError:
+            # A database without a lock we know of raced another creator; the version check decides.
+            log.debug("Concurrent schema creation in %s", self.display_url)
+
+    def _refuse_foreign(self, names: set[str]) -> None:
+        if requests.name in names and schema_version.name not in names:
+            raise SchemaVersionError(
+                f"{self.display_url} has a {requests.name} table but no {schema_version.name}: "
+                "it was not created by this provider. Point [instagram_hil] store_url elsewhere."
+            )
+
+    def _check_version(self, conn: Connection) -> int:
+        found = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
+        if found is None:
+            raise SchemaVersionError(f"{self.display_url}: {schema_version.name} is empty")
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.display_url} holds decision-store schema {found}, newer than this provider's "
+                f"{SCHEMA_VERSION}: upgrade airflow-provider-instagram-hil on this host."
+            )
+        return int(found)
 
     def _guard(self, work: Callable[[], T]) -> T:
         try:
@@ -186,6 +216,8 @@ class DecisionStore:
         """
         if not recipients:
             raise ValueError("a request needs at least one recipient")
+        if expires_at.tzinfo is None:
+            raise ValueError("expires_at must be a timezone-aware datetime")
         if default_option is not None and default_option not in options:
             raise ValueError(f"default_option {default_option!r} is not one of {list(options)!r}")
         key = {
@@ -221,19 +253,25 @@ class DecisionStore:
             except IntegrityError:
                 existing = conn.execute(select(requests).where(*where_key)).one()
                 return _to_request(existing), False
-        created = self.get_request(row["request_id"])
+        created = self.get_request(str(row["request_id"]))
         assert created is not None
         return created, True
 
     def mark_prompt_sent(self, request_id: str, message_id: str) -> None:
         """Remember the Graph message id of the prompt, so a re-run of the try does not send it again."""
+        if not _is_request_id(request_id):
+            return
         with self._begin() as conn:
             conn.execute(
-                update(requests).where(requests.c.request_id == request_id).values(prompt_message_id=message_id)
+                update(requests)
+                .where(requests.c.request_id == request_id)
+                .values(prompt_message_id=message_id)
             )
 
     def cancel_request(self, request_id: str) -> bool:
         """Cancel a pending request (e.g. its prompt could not be sent). Return whether it was pending."""
+        if not _is_request_id(request_id):
+            return False
         with self._begin() as conn:
             result = conn.execute(
                 update(requests)
@@ -244,15 +282,20 @@ class DecisionStore:
 
     def get_request(self, request_id: str) -> ApprovalRequest | None:
         """Return the whole request, or None when there is no such id."""
+        if not _is_request_id(request_id):
+            return None  # could never have been stored; PostgreSQL would reject a NUL byte as bad data
         with self._begin() as conn:
             row = conn.execute(select(requests).where(requests.c.request_id == request_id)).first()
         return _to_request(row) if row is not None else None
 
-    def get_states(self, request_ids: Collection[str], *, resolved_only: bool = False) -> dict[str, RequestState]:
+    def get_states(
+        self, request_ids: Collection[str], *, resolved_only: bool = False
+    ) -> dict[str, RequestState]:
         """Return the state of many requests in one query.
 
         :param resolved_only: leave out requests still pending (what a poller needs).
         """
+        request_ids = [request_id for request_id in request_ids if _is_request_id(request_id)]
         if not request_ids:
             return {}
         query = select(*_STATE_COLUMNS).where(requests.c.request_id.in_(bindparam("ids", expanding=True)))
@@ -290,6 +333,7 @@ class DecisionStore:
         of the recorded event (same ``mid``) gets ``Outcome.DUPLICATE``.
         """
         now = now or utcnow()
+        mid = _mid_key(mid)
         current = self.get_request(request_id)
         if current is None:
             return DecisionResult(Outcome.UNKNOWN_REQUEST, None)
@@ -338,7 +382,9 @@ class DecisionStore:
             with self._begin() as conn:
                 result = conn.execute(
                     update(requests)
-                    .where(requests.c.request_id == request_id, requests.c.status == RequestStatus.PENDING.value)
+                    .where(
+                        requests.c.request_id == request_id, requests.c.status == RequestStatus.PENDING.value
+                    )
                     .values(**values)
                 )
             current = self.get_request(request_id) or current
@@ -359,9 +405,16 @@ class DecisionStore:
                 decided = status == RequestStatus.DECIDED.value
                 if decided and row.chosen_option is None:
                     problems.append(f"{row.request_id}: decided without an option")
-                if decided and row.chosen_option not in json.loads(row.options):
+                options = _json_list(row.options)
+                recipients = _json_list(row.recipients)
+                if options is None:
+                    problems.append(f"{row.request_id}: options are not a JSON list")
+                if recipients is None:
+                    problems.append(f"{row.request_id}: recipients are not a JSON list")
+                if decided and options is not None and row.chosen_option not in options:
                     problems.append(f"{row.request_id}: chosen option is not one of the options")
-                if decided and not row.timed_out and row.responded_by not in json.loads(row.recipients):
+                human = decided and not row.timed_out
+                if human and recipients is not None and row.responded_by not in recipients:
                     problems.append(f"{row.request_id}: decided by someone who is not a recipient")
                 if not decided and row.chosen_option is not None:
                     problems.append(f"{row.request_id}: {status} but carries a chosen option")
@@ -388,13 +441,47 @@ class DecisionStore:
         return result.rowcount
 
 
+def _lock_schema(conn: Connection) -> None:
+    """Serialise schema changes between processes, for the rest of ``conn``'s transaction."""
+    if conn.dialect.name == "sqlite":
+        # pysqlite has not begun a transaction yet (it only does before DML): take the write lock now.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+
+
 def _late_outcome(current: ApprovalRequest, mid: str | None, now: datetime) -> Outcome:
     if current.status is RequestStatus.DECIDED and mid is not None and current.decision_mid == mid:
         return Outcome.DUPLICATE
+    if current.status is RequestStatus.DECIDED and current.timed_out:
+        # Closed at the deadline with the default option: for the reviewer the request expired.
+        return Outcome.EXPIRED
     if current.status is RequestStatus.PENDING:
         # Past its deadline, not yet closed by the trigger: late all the same.
         return Outcome.EXPIRED if now >= current.expires_at else Outcome.ALREADY_DECIDED
     return _STATUS_OUTCOME[current.status]
+
+
+def _is_request_id(value: object) -> bool:
+    """Whether ``value`` could be a stored request id (bounded, printable text: never NUL or surrogates)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_CHARS and value.isprintable()
+
+
+def _mid_key(mid: object) -> str | None:
+    """Return the event id as ``decision_mid`` holds it: as given, or hashed if too long or unprintable."""
+    if not isinstance(mid, str) or not mid:
+        return None
+    if len(mid) <= MAX_MID_CHARS and mid.isprintable():
+        return mid
+    return "sha256:" + hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _json_list(raw: str | None) -> list[Any] | None:
+    try:
+        value = json.loads(raw or "")
+    except ValueError:
+        return None
+    return value if isinstance(value, list) else None
 
 
 def _to_state(row: Row) -> RequestState:

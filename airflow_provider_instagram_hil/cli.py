@@ -1,0 +1,217 @@
+"""The ``instagram-hil`` command: serve the webhook, create and check the decision store.
+
+Exit codes: 0 success, 1 a failure at run time (store unreachable, integrity problems), 2 a configuration
+error (missing app secret, foreign or newer store schema) or bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from airflow_provider_instagram_hil.exceptions import SchemaVersionError, StoreUnavailableError
+
+log = logging.getLogger("airflow_provider_instagram_hil.cli")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8085
+DEFAULT_THREADS = 8
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``instagram-hil``."""
+    parser = argparse.ArgumentParser(
+        prog="instagram-hil",
+        description="Instagram human-in-the-loop for Airflow: the webhook and the decision store.",
+        epilog="Settings come from Airflow: [instagram_hil] store_url and conn_id, and that connection's "
+        "extra (app_secret, verify_token). Exit codes: 1 run-time failure, 2 configuration error.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    webhook = commands.add_parser("webhook", help="serve the Meta webhook with waitress")
+    webhook.add_argument("--host", default=DEFAULT_HOST, help=f"interface to bind (default {DEFAULT_HOST})")
+    webhook.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"TCP port; 0 picks a free one (default {DEFAULT_PORT})",
+    )
+    webhook.add_argument(
+        "--threads",
+        type=_positive,
+        default=DEFAULT_THREADS,
+        help=f"worker threads (default {DEFAULT_THREADS})",
+    )
+    webhook.set_defaults(handler=_serve_webhook)
+
+    store = commands.add_parser("store", help="manage the decision store")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    for name, handler, help_text in (
+        ("init", _store_init, "create the tables, or check that existing ones are usable"),
+        ("check", _store_check, "report rows that break the store's invariants (exit 1 if any)"),
+    ):
+        action = store_commands.add_parser(name, help=help_text)
+        action.add_argument("--url", help="SQLAlchemy URL (default: [instagram_hil] store_url)")
+        action.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``instagram-hil``; return the exit code."""
+    args = build_parser().parse_args(argv)
+    handler: Any = args.handler
+    try:
+        return int(handler(args))
+    except SchemaVersionError as exc:
+        return _fail(exc, EXIT_CONFIG)
+    except StoreUnavailableError as exc:
+        return _fail(exc, EXIT_FAILURE)
+
+
+# -- webhook ----------------------------------------------------------------------------------------------
+
+
+def _serve_webhook(args: argparse.Namespace) -> int:
+    import waitress
+
+    from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_state
+
+    try:
+        app = create_app()
+    except WebhookConfigError as exc:
+        return _fail(exc, EXIT_CONFIG)
+    _configure_logging()
+    state = get_state(app)
+    try:
+        state.store.ensure_schema()
+    except StoreUnavailableError as exc:
+        log.warning("%s; serving anyway: deliveries get 503 (and Meta retries) until it is back", exc)
+    except SchemaVersionError:
+        state.close(timeout=0)
+        raise
+
+    server: Any = waitress.create_server(
+        app,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        # waitress refuses absurd bodies itself; the app answers 413 with JSON for the rest.
+        max_request_body_size=4 * state.max_body_bytes,
+        ident="instagram-hil",
+    )
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for host, port in _listening(server):
+            log.info("Serving Instagram webhook on http://%s:%s%s", host, port, WEBHOOK_PATH)
+        server.run()  # returns once _stop raised SystemExit inside its loop
+    except SystemExit:
+        pass  # a signal before the loop started
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.close()
+        state.close()
+        log.info("Instagram webhook stopped")
+    return EXIT_OK
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    # Later signals are ignored: shutdown is already under way.
+    signal.signal(signum, signal.SIG_IGN)
+    log.info("Stopping the Instagram webhook (%s)", signal.Signals(signum).name)
+    raise SystemExit(EXIT_OK)
+
+
+def _listening(server: Any) -> list[tuple[str, int]]:
+    """(host, port) pairs a waitress server listens on, IPv6 hosts in brackets."""
+    pairs = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
+    return [(f"[{host}]" if ":" in str(host) else str(host), int(port)) for host, port in pairs]
+
+
+def _configure_logging() -> None:
+    """Show INFO lines of this package; Airflow (imported by the settings) usually set up the handlers."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    package = logging.getLogger("airflow_provider_instagram_hil")
+    if package.getEffectiveLevel() > logging.INFO:
+        package.setLevel(logging.INFO)
+
+
+# -- store ------------------------------------------------------------------------------------------------
+
+
+def _store_init(args: argparse.Namespace) -> int:
+    from airflow_provider_instagram_hil.store import DecisionStore
+    from airflow_provider_instagram_hil.store.schema import SCHEMA_VERSION
+
+    store = DecisionStore(_store_url(args))
+    try:
+        store.ensure_schema()
+        print(f"Decision store ready: {store.display_url} (schema {SCHEMA_VERSION})")
+    finally:
+        store.dispose()
+    return EXIT_OK
+
+
+def _store_check(args: argparse.Namespace) -> int:
+    from airflow_provider_instagram_hil.store import DecisionStore
+
+    store = DecisionStore(_store_url(args), create=False)
+    try:
+        problems = store.integrity_problems()
+        counts = store.count_by_status()
+    finally:
+        store.dispose()
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "no requests"
+    print(f"Decision store {store.display_url}: {summary}")
+    for problem in problems:
+        print(f"problem: {problem}")
+    if problems:
+        print(f"{len(problems)} integrity problem(s) found", file=sys.stderr)
+        return EXIT_FAILURE
+    print("No integrity problems")
+    return EXIT_OK
+
+
+def _store_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url)
+    from airflow_provider_instagram_hil.config import get_store_url
+
+    return get_store_url()
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+
+
+def _fail(exc: Exception, code: int) -> int:
+    print(f"instagram-hil: error: {exc}", file=sys.stderr)
+    return code
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""``create_app()``: the Flask app that turns Meta webhook deliveries into recorded decisions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from airflow_provider_instagram_hil.webhook.blueprint import webhook_blueprint
+from airflow_provider_instagram_hil.webhook.settings import load_from_airflow
+from airflow_provider_instagram_hil.webhook.state import (
+    CONFIG_PREFIX,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_REPLY_THREADS,
+    EXTENSION_NAME,
+    build_state,
+)
+from airflow_provider_instagram_hil.webhook.status import status_blueprint
+
+log = logging.getLogger("airflow_provider_instagram_hil.webhook")
+
+DEFAULTS: dict[str, Any] = {
+    f"{CONFIG_PREFIX}SEND_REPLIES": True,
+    f"{CONFIG_PREFIX}MAX_BODY_BYTES": DEFAULT_MAX_BODY_BYTES,
+    f"{CONFIG_PREFIX}REPLY_THREADS": DEFAULT_REPLY_THREADS,
+    f"{CONFIG_PREFIX}STATUS_PAGE": True,
+}
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the webhook app.
+
+    Config keys (all prefixed ``INSTAGRAM_HIL_``): ``APP_SECRETS`` (list, or comma-separated string),
+    ``VERIFY_TOKEN``, ``STORE_URL``, ``CONN_ID`` (connection that replies to reviewers),
+    ``SEND_REPLIES`` (default True), ``MAX_BODY_BYTES`` (default 1 MiB), ``REPLY_THREADS`` (default 4),
+    ``STATUS_PAGE`` (default True: serve ``GET /requests/<request_id>``),
+    ``REPLIER`` (a :class:`~airflow_provider_instagram_hil.webhook.replies.Replier` or a
+    ``send(recipient_id, text)`` callable, replacing the Instagram hook). Keys absent from
+    ``test_config`` are read from Airflow: the connection named by ``[instagram_hil] conn_id`` and
+    ``[instagram_hil] store_url``. Shared state lives in ``app.extensions["instagram_hil"]``.
+
+    :param test_config: config values that take precedence over the defaults and Airflow.
+    :raises WebhookConfigError: no app secret, or another unusable setting.
+    """
+    app = Flask("airflow_provider_instagram_hil.webhook")
+    app.config.from_mapping(DEFAULTS)
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    missing = _missing_keys(app.config)
+    if missing:
+        conn_id = app.config.get(f"{CONFIG_PREFIX}CONN_ID")
+        for name, value in load_from_airflow(missing, conn_id).items():
+            app.config[CONFIG_PREFIX + name] = value
+    app.extensions[EXTENSION_NAME] = build_state(app.config)
+    app.register_blueprint(webhook_blueprint)
+    if app.config[f"{CONFIG_PREFIX}STATUS_PAGE"]:
+        app.register_blueprint(status_blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _missing_keys(config: Mapping[str, Any]) -> list[str]:
+    """Keys to fetch from Airflow; the reply connection only when the hook will send the replies."""
+    needed = ["APP_SECRETS", "VERIFY_TOKEN", "STORE_URL"]
+    if config.get(f"{CONFIG_PREFIX}SEND_REPLIES") and config.get(f"{CONFIG_PREFIX}REPLIER") is None:
+        needed.append("CONN_ID")
+    return [name for name in needed if CONFIG_PREFIX + name not in config]
+
+
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    return jsonify(error=(exc.name or "error").lower()), exc.code or 500
+
+
+def _unexpected_error(exc: Exception) -> ResponseReturnValue:
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    # The type only: a message or traceback could quote the payload.
+    rule = request.url_rule.rule if request.url_rule is not None else "-"
+    log.error("Unhandled %s while answering %s %s", type(exc).__name__, request.method, rule)
+    return jsonify(error="internal error"), 500

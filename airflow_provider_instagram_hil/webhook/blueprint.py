@@ -1,0 +1,127 @@
+"""The webhook's routes: Meta's subscription handshake and the delivery of events.
+
+Nothing here logs or echoes headers or bodies (behind Airflow's API server, headers may carry an admin
+token): logs name event ids, request ids and outcomes only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from airflow_provider_instagram_hil.exceptions import DecisionStoreError
+from airflow_provider_instagram_hil.store import Outcome
+from airflow_provider_instagram_hil.webhook.events import Ignored, PayloadError, parse_body
+from airflow_provider_instagram_hil.webhook.signature import (
+    SIGNATURE_HEADER,
+    signature_matches,
+    verify_token_matches,
+)
+from airflow_provider_instagram_hil.webhook.state import get_state
+
+log = logging.getLogger("airflow_provider_instagram_hil.webhook")
+
+WEBHOOK_PATH = "/webhooks/instagram"
+MAX_CHALLENGE_CHARS = 1024
+_READ_CHUNK = 64 * 1024
+
+webhook_blueprint = Blueprint("instagram_hil", __name__)
+
+
+@webhook_blueprint.after_request
+def _no_sniffing(response: Response) -> Response:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@webhook_blueprint.get(WEBHOOK_PATH)
+def verify_subscription() -> ResponseReturnValue:
+    """Answer Meta's ``hub.mode=subscribe`` handshake with ``hub.challenge`` as plain text."""
+    state = get_state()
+    mode = request.args.get("hub.mode")
+    token = request.args.get("hub.verify_token")
+    if mode != "subscribe" or not verify_token_matches(token, state.verify_token):
+        reason = (
+            "no verify token is configured" if not state.verify_token else "wrong hub.mode or verify token"
+        )
+        log.warning("Refused a webhook verification: %s", reason)
+        return _error(403, "verification failed")
+    challenge = request.args.get("hub.challenge", "")
+    if not challenge or len(challenge) > MAX_CHALLENGE_CHARS:
+        return _error(400, "missing or oversized hub.challenge")
+    log.info("Answered Meta's webhook verification")
+    return Response(challenge, status=200, mimetype="text/plain")
+
+
+@webhook_blueprint.post(WEBHOOK_PATH)
+def receive_events() -> ResponseReturnValue:
+    """Check size and signature, then record every tap in the delivery before answering 200.
+
+    A store failure answers 503 so that Meta delivers again; decisions recorded before it stay, and
+    their redelivery is recognised by ``mid``.
+    """
+    state = get_state()
+    body = _read_body(state.max_body_bytes)
+    if body is None:
+        log.warning("Refused a webhook delivery over %d bytes", state.max_body_bytes)
+        return _error(413, "body too large")
+    header = request.headers.get(SIGNATURE_HEADER)
+    if not signature_matches(body, header, state.app_secrets):
+        log.warning("Refused a webhook delivery: %s signature", "missing" if header is None else "invalid")
+        return _error(403, "invalid signature")
+    try:
+        events = parse_body(body)
+    except PayloadError as exc:
+        log.warning("Refused a signed webhook delivery: %s", exc)
+        return _error(400, str(exc))
+
+    recorded = 0
+    for event in events:
+        if isinstance(event, Ignored):
+            log.debug("Ignored a %s event (mid %s)", event.reason, event.mid)
+            continue
+        try:
+            result = state.store.record_decision(
+                event.request_id, option=event.option, responder_id=event.sender_id, mid=event.mid
+            )
+        except DecisionStoreError as exc:
+            log.error(
+                "Could not record the tap %s on request %s, answering 503 so Meta delivers again: %s",
+                event.mid,
+                event.request_id,
+                exc,
+            )
+            return _error(503, "decision store unavailable")
+        log.info("Tap %s on request %s: %s", event.mid, event.request_id, result.outcome.value)
+        recorded += result.outcome is Outcome.RECORDED
+        if state.replier is not None:
+            state.replier.reply_to(event, result)
+    return jsonify(status="ok", events=len(events), recorded=recorded)
+
+
+def _read_body(limit: int) -> bytes | None:
+    """The raw body, or None when it is over ``limit`` bytes; reads at most ``limit + 1`` bytes.
+
+    A declared Content-Length over the limit is refused unread; a chunked body (no length) is read in
+    pieces until it ends or passes the limit.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return None
+    stream = request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(chunks)
+
+
+def _error(status: int, message: str) -> ResponseReturnValue:
+    return jsonify(error=message), status

@@ -1,0 +1,200 @@
+"""Meta webhook bodies turned into decision taps, trusting no field's presence or type.
+
+The envelope (a JSON object with an ``entry`` list of objects, whose ``messaging``, ``standby`` and
+``changes`` are lists) must be right, or :class:`PayloadError` says why. Inside it, every event that is
+not a tap on one of our payloads (echoes, reads, reactions, deletions, text, attachments, foreign
+payloads, events missing a field or carrying odd types) becomes an :class:`Ignored`, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from airflow_provider_instagram_hil.messages import decode_payload
+
+#: Meta's ``object`` → the channel a tap came from.
+CHANNELS = {"instagram": "instagram", "page": "messenger", "whatsapp_business_account": "whatsapp"}
+#: ``changes[].field`` values that carry messaging events.
+MESSAGE_FIELDS = ("messages", "messaging_postbacks")
+
+MAX_ID_CHARS = 64
+MAX_MID_CHARS = 255
+
+
+class PayloadError(ValueError):
+    """The body is not JSON, or not shaped like a Meta webhook delivery."""
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A reviewer tapped one of our quick replies or buttons."""
+
+    channel: str
+    sender_id: str
+    request_id: str
+    option: str
+    mid: str | None
+    source: str
+    """``quick_reply``, ``postback``, ``button_reply``, ``list_reply`` or ``button``."""
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An event that decides nothing; ``reason`` is a fixed word, never a field's value."""
+
+    reason: str
+    mid: str | None = None
+
+
+Event: TypeAlias = Tap | Ignored
+
+
+def parse_body(body: bytes) -> list[Event]:
+    """Parse a raw webhook body (any content type) into its events.
+
+    :raises PayloadError: invalid JSON or a wrong envelope.
+    """
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError("body is not valid JSON") from exc
+    return parse_payload(payload)
+
+
+def parse_payload(payload: object) -> list[Event]:
+    """Walk every entry of a decoded webhook body; an unknown ``object`` gives one ignored event.
+
+    :raises PayloadError: a wrong envelope.
+    """
+    if not isinstance(payload, dict):
+        raise PayloadError("body must be a JSON object")
+    kind = payload.get("object")
+    channel = CHANNELS.get(kind) if isinstance(kind, str) else None
+    if channel is None:
+        return [Ignored("unknown_object")]
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        raise PayloadError("entry must be a list")
+    events: list[Event] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise PayloadError("every entry must be an object")
+        for key in ("messaging", "standby"):
+            events.extend(_messaging_event(item, channel) for item in _list_field(entry, key))
+        for change in _list_field(entry, "changes"):
+            events.extend(_change_events(change, channel))
+    return events
+
+
+def _list_field(entry: Mapping[str, Any], key: str) -> list[Any]:
+    value = entry.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(f"entry {key} must be a list")
+    return value
+
+
+def _messaging_event(event: object, channel: str) -> Event:
+    """One ``messaging[]`` / ``standby[]`` item, or the ``value`` of an Instagram-style change."""
+    if not isinstance(event, dict):
+        return Ignored("malformed")
+    sender = _id(_get(event.get("sender"), "id"))
+    message = event.get("message")
+    if isinstance(message, dict):
+        mid = _mid(message.get("mid"))
+        if message.get("is_echo"):
+            return Ignored("echo", mid)
+        if message.get("is_deleted"):
+            return Ignored("deleted", mid)
+        quick_reply = message.get("quick_reply")
+        if isinstance(quick_reply, dict):
+            return _tap(channel, sender, quick_reply.get("payload"), mid, "quick_reply")
+        return Ignored("attachment" if message.get("attachments") else "text", mid)
+    postback = event.get("postback")
+    if isinstance(postback, dict):
+        mid = _mid(postback.get("mid")) or _synthetic_mid("postback", sender, event.get("timestamp"))
+        return _tap(channel, sender, postback.get("payload"), mid, "postback")
+    for kind in ("read", "reaction", "delivery", "referral", "optin"):
+        if kind in event:
+            return Ignored(kind, _mid(_get(event.get(kind), "mid")))
+    return Ignored("unsupported")
+
+
+def _change_events(change: object, channel: str) -> list[Event]:
+    if not isinstance(change, dict):
+        return [Ignored("malformed")]
+    value = change.get("value")
+    if change.get("field") not in MESSAGE_FIELDS or not isinstance(value, dict):
+        return [Ignored("unsupported_change")]
+    messages = value.get("messages")
+    if isinstance(messages, list):
+        return [_whatsapp_message(message, channel) for message in messages]
+    if channel == "whatsapp":
+        return [Ignored("unsupported_change")]  # statuses and the like
+    # Instagram-style change: the dashboard "Test" button, and some postbacks, arrive this way.
+    return [_messaging_event(value, channel)]
+
+
+def _whatsapp_message(message: object, channel: str) -> Event:
+    if not isinstance(message, dict):
+        return Ignored("malformed")
+    mid = _mid(message.get("id"))
+    sender = _id(message.get("from"))
+    interactive = message.get("interactive")
+    if isinstance(interactive, dict):
+        for source in ("button_reply", "list_reply"):
+            reply = interactive.get(source)
+            if isinstance(reply, dict):
+                return _tap(channel, sender, reply.get("id"), mid, source)
+    button = message.get("button")
+    if isinstance(button, dict):
+        return _tap(channel, sender, button.get("payload"), mid, "button")
+    return Ignored("text" if message.get("type") == "text" else "unsupported", mid)
+
+
+def _tap(channel: str, sender: str | None, payload: object, mid: str | None, source: str) -> Event:
+    decoded = decode_payload(payload)
+    if decoded is None:
+        return Ignored("foreign_payload", mid)
+    if sender is None:
+        return Ignored("no_sender", mid)
+    if not (_printable(decoded.request_id, MAX_ID_CHARS) and _printable(decoded.option, MAX_ID_CHARS)):
+        return Ignored("malformed", mid)
+    return Tap(channel, sender, decoded.request_id, decoded.option, mid, source)
+
+
+def _get(container: object, key: str) -> object:
+    return container.get(key) if isinstance(container, dict) else None
+
+
+def _id(value: object) -> str | None:
+    """A sender id: text or a JSON integer (never a bool), short and printable."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value if isinstance(value, str) and _printable(value, MAX_ID_CHARS) else None
+
+
+def _mid(value: object) -> str | None:
+    """An event id as the store keeps it: printable and at most 255 characters, else hashed."""
+    if not isinstance(value, str) or not value:
+        return None
+    if _printable(value, MAX_MID_CHARS):
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _synthetic_mid(kind: str, sender: str | None, timestamp: object) -> str | None:
+    """Dedupe key for an event without ``mid``: a redelivery repeats sender and timestamp."""
+    if sender is None or isinstance(timestamp, bool) or not isinstance(timestamp, (int, str)):
+        return None
+    stamp = str(timestamp)
+    return _mid(f"{kind}:{sender}:{stamp}") if _printable(stamp, MAX_ID_CHARS) else None
+
+
+def _printable(value: str, limit: int) -> bool:
+    return 0 < len(value) <= limit and value.isprintable()

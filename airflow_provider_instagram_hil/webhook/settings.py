@@ -1,0 +1,92 @@
+"""The webhook's settings from Airflow: the one webhook module that imports Airflow, and only lazily.
+
+``create_app()`` calls :func:`load_from_airflow` for the config keys it was not given: the app secret(s)
+and verify token from the extra of the connection named by ``[instagram_hil] conn_id``, and the store URL
+from ``[instagram_hil] store_url``. Replies go through ``InstagramHook``, built per reply so a renewed
+token is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from airflow_provider_instagram_hil.exceptions import InstagramHilError
+
+
+class WebhookConfigError(InstagramHilError, ValueError):
+    """The webhook cannot start: a secret, token or URL is missing or malformed."""
+
+
+def split_secrets(value: object) -> list[str]:
+    """App secrets from a connection extra or a config value: a list, or one string with commas.
+
+    :raises WebhookConfigError: a value that is neither.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        parts: Sequence[object] = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        parts = value
+    else:
+        raise WebhookConfigError("app secrets must be a list of strings or a comma-separated string")
+    if not all(isinstance(part, str) for part in parts):
+        raise WebhookConfigError("app secrets must be strings")
+    return [part.strip() for part in parts if isinstance(part, str) and part.strip()]
+
+
+def load_from_airflow(missing: Collection[str], conn_id: str | None = None) -> dict[str, Any]:
+    """Read the missing webhook settings from Airflow.
+
+    :param missing: unprefixed config keys to fill: ``CONN_ID``, ``STORE_URL``, ``APP_SECRETS``,
+        ``VERIFY_TOKEN``.
+    :param conn_id: the connection to read secrets from; default ``[instagram_hil] conn_id``.
+    :return: the values found, under the same unprefixed keys.
+    :raises WebhookConfigError: the connection cannot be read.
+    """
+    from airflow_provider_instagram_hil import config
+
+    values: dict[str, Any] = {}
+    conn_id = conn_id or config.get_conn_id()
+    if "CONN_ID" in missing:
+        values["CONN_ID"] = conn_id
+    if "STORE_URL" in missing:
+        values["STORE_URL"] = config.get_store_url()
+    if {"APP_SECRETS", "VERIFY_TOKEN"} & set(missing):
+        extra = _connection_extra(conn_id)
+        if "APP_SECRETS" in missing:
+            values["APP_SECRETS"] = split_secrets(extra.get("app_secret"))
+        if "VERIFY_TOKEN" in missing:
+            token = extra.get("verify_token")
+            values["VERIFY_TOKEN"] = token if isinstance(token, str) and token else None
+    return values
+
+
+def _connection_extra(conn_id: str) -> dict[str, Any]:
+    from airflow_provider_instagram_hil.version_compat import BaseHook
+
+    try:
+        connection = BaseHook.get_connection(conn_id)
+        extra = connection.extra_dejson
+    except Exception as exc:
+        # Not found, or a secrets backend failing: say which connection, never what it holds.
+        raise WebhookConfigError(
+            f"Cannot read the Airflow connection {conn_id!r} ({type(exc).__name__}). Create it (type "
+            "instagram) with app_secret and verify_token in its extra, or set [instagram_hil] conn_id."
+        ) from None
+    return extra if isinstance(extra, dict) else {}
+
+
+def hook_sender(conn_id: str) -> Callable[[str, str], object]:
+    """A ``send(recipient_id, text)`` that replies through ``InstagramHook(conn_id)``.
+
+    :param conn_id: the Instagram connection that sends messages.
+    """
+
+    def send(recipient_id: str, text: str) -> object:
+        from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
+
+        return InstagramHook(instagram_conn_id=conn_id).send_message(recipient_id, text)
+
+    return send

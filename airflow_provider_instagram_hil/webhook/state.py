@@ -1,0 +1,119 @@
+"""What the webhook shares between requests: the store, the secrets and the replier.
+
+Built once by ``create_app()`` from the ``INSTAGRAM_HIL_*`` config keys and kept in
+``app.extensions["instagram_hil"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from airflow_provider_instagram_hil.store import DecisionStore
+from airflow_provider_instagram_hil.store.engine import display_url
+from airflow_provider_instagram_hil.webhook.replies import Replier
+from airflow_provider_instagram_hil.webhook.settings import WebhookConfigError, hook_sender, split_secrets
+
+log = logging.getLogger("airflow_provider_instagram_hil.webhook")
+
+CONFIG_PREFIX = "INSTAGRAM_HIL_"
+EXTENSION_NAME = "instagram_hil"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_REPLY_THREADS = 4
+
+
+@dataclass
+class WebhookState:
+    """Shared, thread-safe state of one webhook app.
+
+    :param store: where decisions are recorded.
+    :param app_secrets: every secret a valid signature may use (rotation).
+    :param verify_token: the subscription handshake token; None refuses every handshake.
+    :param max_body_bytes: larger bodies get 413 before being read.
+    :param replier: sends replies to reviewers; None when replies are off.
+    """
+
+    store: DecisionStore
+    app_secrets: tuple[str, ...]
+    verify_token: str | None
+    max_body_bytes: int
+    replier: Replier | None
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Give queued replies ``timeout`` seconds, then release the store's connections."""
+        if self.replier is not None:
+            self.replier.shutdown(timeout)
+        self.store.dispose()
+
+
+def get_state(app: Flask | None = None) -> WebhookState:
+    """The :class:`WebhookState` of ``app`` (default: the app handling the current request)."""
+    state = (app or current_app).extensions[EXTENSION_NAME]
+    assert isinstance(state, WebhookState)
+    return state
+
+
+def build_state(config: Mapping[str, Any]) -> WebhookState:
+    """Validate the ``INSTAGRAM_HIL_*`` keys of ``config`` and build the shared state.
+
+    :raises WebhookConfigError: naming the key that is missing or wrong.
+    """
+
+    def key(name: str) -> Any:
+        return config.get(CONFIG_PREFIX + name)
+
+    conn_id = key("CONN_ID")
+    secrets = tuple(split_secrets(key("APP_SECRETS")))
+    if not secrets:
+        raise WebhookConfigError(
+            f"No app secret configured, so no webhook signature can be checked. Put the Meta app secret "
+            f"(App settings > Basic) into the extra field app_secret of the Airflow connection {conn_id!r}, "
+            f"or set {CONFIG_PREFIX}APP_SECRETS."
+        )
+    verify_token = key("VERIFY_TOKEN")
+    if verify_token is not None and not isinstance(verify_token, str):
+        raise WebhookConfigError(f"{CONFIG_PREFIX}VERIFY_TOKEN must be a string")
+    max_body_bytes = key("MAX_BODY_BYTES")
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
+        raise WebhookConfigError(f"{CONFIG_PREFIX}MAX_BODY_BYTES must be a positive integer")
+    return WebhookState(
+        store=_build_store(key("STORE_URL")),
+        app_secrets=secrets,
+        verify_token=verify_token or None,
+        max_body_bytes=max_body_bytes,
+        replier=_build_replier(config, conn_id),
+    )
+
+
+def _build_store(url: object) -> DecisionStore:
+    if not isinstance(url, str) or not url.strip():
+        raise WebhookConfigError(
+            f"{CONFIG_PREFIX}STORE_URL must be a SQLAlchemy URL, e.g. sqlite:////path/db"
+        )
+    try:
+        return DecisionStore(url.strip())
+    except Exception as exc:  # unparsable URL, driver not installed, ...
+        raise WebhookConfigError(
+            f"Cannot use the decision store {display_url(url)} ({type(exc).__name__}): check "
+            "[instagram_hil] store_url and that its database driver is installed."
+        ) from None
+
+
+def _build_replier(config: Mapping[str, Any], conn_id: object) -> Replier | None:
+    if not config.get(CONFIG_PREFIX + "SEND_REPLIES", True):
+        return None
+    configured = config.get(CONFIG_PREFIX + "REPLIER")
+    if isinstance(configured, Replier):
+        return configured
+    threads = config.get(CONFIG_PREFIX + "REPLY_THREADS") or DEFAULT_REPLY_THREADS
+    if callable(configured):
+        return Replier(configured, max_workers=threads)
+    if configured is not None:
+        raise WebhookConfigError(f"{CONFIG_PREFIX}REPLIER must be a Replier or a send(recipient_id, text)")
+    if not isinstance(conn_id, str) or not conn_id:
+        raise WebhookConfigError(f"{CONFIG_PREFIX}CONN_ID must name the connection that sends replies")
+    return Replier(hook_sender(conn_id), max_workers=threads)

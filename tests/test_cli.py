@@ -1,0 +1,317 @@
+"""The ``instagram-hil`` command: a real webhook process on loopback, and the store commands."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import update
+
+from airflow_provider_instagram_hil.cli import main
+from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.store.schema import requests
+
+APP_SECRET = "cli-test-app-secret-5e2b"
+VERIFY_TOKEN = "cli-test-verify-token-88c0"
+REVIEWER = "17841400000000001"
+QUICK_REPLY = Path(__file__).parent / "webhook" / "data" / "instagram_quick_reply.json"
+LISTENING = re.compile(r"Serving Instagram webhook on http://127\.0\.0\.1:(\d+)/webhooks/instagram")
+START_TIMEOUT = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _command(*args: str) -> list[str]:
+    script = Path(sys.executable).with_name("instagram-hil")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "airflow_provider_instagram_hil.cli", *args]
+
+
+def _sign(body: bytes) -> str:
+    return "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookProcess:
+    """``instagram-hil webhook --port 0`` with its merged output read on a thread."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.process = subprocess.Popen(
+            _command("webhook", "--port", "0", "--threads", "4"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        """Block until a line of output matches ``pattern`` (no polling sleep)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no line matched {pattern.pattern!r}:\n{self.output}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(
+                    f"process ended (rc={self.process.wait()}) before {pattern.pattern!r}:\n{self.output}"
+                )
+            self.lines.append(line)
+            match = pattern.search(line)
+            if match:
+                return match
+
+    def drain_output(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=deadline - time.monotonic())
+            except queue.Empty:
+                return
+            if line is None:
+                return
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict[str, str]:
+    """A clean environment for a webhook process: its own AIRFLOW_HOME, connection and store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "INSTAGRAM_HIL"))}
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    connection = {
+        "conn_type": "instagram",
+        # Nothing listens there: replies to the reviewer fail fast and harmlessly.
+        "host": f"http://127.0.0.1:{_free_port()}",
+        "password": "EAAcli-test-token-0000",
+        "extra": {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "api_version": "v25.0"},
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_INSTAGRAM_DEFAULT": json.dumps(connection),
+            "AIRFLOW__INSTAGRAM_HIL__STORE_URL": f"sqlite:///{tmp_path / 'decisions.db'}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def webhook(cli_env):
+    process = WebhookProcess(cli_env)
+    yield process
+    process.stop()
+
+
+def _request(port: int, method: str, path: str, body=None, headers=None, chunked: bool = False):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        conn.close()
+
+
+def _register(store: DecisionStore, run_id: str) -> str:
+    request, _ = store.register_request(
+        dag_id="deploy",
+        run_id=run_id,
+        task_id="approve_release",
+        recipients=[REVIEWER],
+        options=["approve", "reject"],
+        expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    return request.request_id
+
+
+@pytest.mark.e2e
+class TestWebhookProcess:
+    def test_serves_records_and_stops_on_sigterm(self, webhook, cli_env):
+        port = int(webhook.wait_for(LISTENING, START_TIMEOUT).group(1))
+        path = "/webhooks/instagram"
+        store = DecisionStore(cli_env["AIRFLOW__INSTAGRAM_HIL__STORE_URL"])
+        try:
+            query = urlencode(
+                {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "314"}
+            )
+            status, content_type, body = _request(port, "GET", f"{path}?{query}")
+            assert (status, body) == (200, b"314")
+            assert content_type.startswith("text/plain")
+            bad = urlencode({"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "314"})
+            assert _request(port, "GET", f"{path}?{bad}")[0] == 403
+
+            request_id = _register(store, "run-1")
+            tap = QUICK_REPLY.read_bytes().replace(b"__REQUEST_ID__", request_id.encode())
+            status, _, body = _request(
+                port,
+                "POST",
+                path,
+                tap,
+                {"X-Hub-Signature-256": _sign(tap), "Content-Type": "application/json"},
+            )
+            assert status == 200, body
+            decided = store.get_request(request_id)
+            assert (decided.status, decided.chosen_option, decided.responded_by) == (
+                RequestStatus.DECIDED,
+                "approve",
+                REVIEWER,
+            )
+
+            # Chunked transfer (no Content-Length), as a proxy may forward it.
+            chunked_id = _register(store, "run-2")
+            chunked = QUICK_REPLY.read_bytes().replace(b"__REQUEST_ID__", chunked_id.encode())
+            pieces = iter([chunked[:100], chunked[100:]])
+            status, _, body = _request(
+                port, "POST", path, pieces, {"X-Hub-Signature-256": _sign(chunked)}, True
+            )
+            assert status == 200, body
+            assert store.get_request(chunked_id).status is RequestStatus.DECIDED
+
+            huge = b'{"object": "instagram", "entry": [], "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+            status, _, body = _request(port, "POST", path, huge, {"X-Hub-Signature-256": _sign(huge)})
+            assert status == 413
+            assert json.loads(body) == {"error": "body too large"}
+            status, _, body = _request(port, "POST", path, tap, {"X-Hub-Signature-256": _sign(b"other")})
+            assert status == 403
+        finally:
+            store.dispose()
+
+        webhook.process.send_signal(signal.SIGTERM)
+        assert webhook.process.wait(timeout=60) == 0
+        webhook.drain_output()
+        assert "Instagram webhook stopped" in webhook.output
+        assert "Traceback" not in webhook.output
+        for secret in (APP_SECRET, VERIFY_TOKEN, "EAAcli-test-token-0000"):
+            assert secret not in webhook.output
+
+    def test_missing_app_secret_exits_2_with_a_clear_message(self, cli_env):
+        connection = json.loads(cli_env["AIRFLOW_CONN_INSTAGRAM_DEFAULT"])
+        del connection["extra"]["app_secret"]
+        cli_env["AIRFLOW_CONN_INSTAGRAM_DEFAULT"] = json.dumps(connection)
+
+        result = subprocess.run(
+            _command("webhook", "--port", "0"), env=cli_env, capture_output=True, text=True, timeout=180
+        )
+
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "instagram-hil: error: No app secret configured" in result.stderr
+        assert "app_secret of the Airflow connection 'instagram_default'" in result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+class TestUsage:
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            pytest.param([], id="no-command"),
+            pytest.param(["store"], id="no-store-action"),
+            pytest.param(["webhook", "--port", "70000"], id="port-out-of-range"),
+            pytest.param(["webhook", "--threads", "0"], id="no-threads"),
+        ],
+    )
+    def test_bad_usage_exits_2(self, argv, capsys):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+
+        assert info.value.code == 2
+        assert "usage: instagram-hil" in capsys.readouterr().err
+
+
+class TestStoreCommands:
+    def test_init_then_check(self, sqlite_url, capsys):
+        assert main(["store", "init", "--url", sqlite_url]) == 0
+        assert f"Decision store ready: {sqlite_url} (schema 1)" in capsys.readouterr().out
+
+        assert main(["store", "check", "--url", sqlite_url]) == 0
+        out = capsys.readouterr().out
+        assert "no requests" in out
+        assert "No integrity problems" in out
+
+    def test_init_hides_the_password(self, postgres_url, capsys):
+        # Trust authentication ignores the password, which must not be printed all the same.
+        url = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:pg-pa55word@")
+
+        assert main(["store", "init", "--url", url]) == 0
+
+        out = capsys.readouterr().out
+        assert "pg-pa55word" not in out
+        assert "postgres:***@" in out
+
+    def test_check_reports_corruption(self, sqlite_url, capsys):
+        store = DecisionStore(sqlite_url)
+        request_id = _register(store, "run-1")
+        with store.engine.begin() as conn:
+            conn.execute(
+                update(requests).where(requests.c.request_id == request_id).values(chosen_option="x")
+            )
+        store.dispose()
+
+        assert main(["store", "check", "--url", sqlite_url]) == 1
+
+        captured = capsys.readouterr()
+        assert f"problem: {request_id}: pending but carries a chosen option" in captured.out
+        assert "1 integrity problem(s) found" in captured.err
+
+    def test_check_does_not_create_a_store(self, sqlite_url, capsys):
+        assert main(["store", "check", "--url", sqlite_url]) == 2
+
+        assert "has no decision-store tables" in capsys.readouterr().err
+
+    def test_unreachable_store_exits_1_without_the_password(self, capsys):
+        url = f"postgresql://airflow:db-pa55word@127.0.0.1:{_free_port()}/airflow"
+
+        assert main(["store", "init", "--url", url]) == 1
+
+        err = capsys.readouterr().err
+        assert "is unavailable" in err
+        assert "db-pa55word" not in err
+
+    def test_store_url_defaults_to_the_airflow_config(self, sqlite_url, monkeypatch, capsys):
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", sqlite_url)
+
+        assert main(["store", "init"]) == 0
+
+        assert sqlite_url in capsys.readouterr().out
