@@ -1,0 +1,279 @@
+"""The whole approval flow on one machine: Airflow, the sandbox Graph API and the real webhook.
+
+Used by ``make demo``, the end-to-end tests and the benchmarks. Everything runs as real processes
+talking HTTP over loopback; only Meta is replaced, by :mod:`.graph_api`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import create_engine, text
+
+from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess, ProcessFailedError
+from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, quick_reply_event
+from airflow_provider_instagram_hil.store import DecisionStore
+
+SANDBOX_READY = r"SANDBOX_GRAPH_API_URL=(\S+)"
+WEBHOOK_READY = r"Serving Instagram webhook on (http://\S+)"
+DEFAULT_REVIEWER_ID = "6200000000000001"
+
+
+class SandboxStack:
+    """A temporary AIRFLOW_HOME with the sandbox Graph API and ``instagram-hil webhook`` running.
+
+    :param dags_folder: folder holding the DAGs to test (e.g. the repo's ``example_dags``).
+    :param home: AIRFLOW_HOME to use; a new temporary folder by default (removed on exit).
+    :param store_url: decision store URL; a SQLite file in the home by default.
+    :param poll_interval: ``[instagram_hil] poll_interval`` for the triggers.
+    :param extra_env: more environment for every process (Airflow variables, say).
+    :param live_connection: a real ``AIRFLOW_CONN_INSTAGRAM_DEFAULT`` value (JSON or URI): no sandbox is
+        started and prompts go to Meta for real.
+    :param webhook_host: interface the webhook binds to.
+    :param webhook_port: its port; 0 picks a free one.
+    """
+
+    def __init__(
+        self,
+        dags_folder: Path,
+        *,
+        home: Path | None = None,
+        store_url: str | None = None,
+        poll_interval: float = 0.5,
+        reviewer_id: str = DEFAULT_REVIEWER_ID,
+        extra_env: Mapping[str, str] | None = None,
+        live_connection: str | None = None,
+        webhook_host: str = "127.0.0.1",
+        webhook_port: int = 0,
+    ) -> None:
+        self._own_home = home is None
+        self.home = Path(home or tempfile.mkdtemp(prefix="ighil-stack-"))
+        self.dags_folder = Path(dags_folder).resolve()
+        self.store_url = store_url or f"sqlite:///{self.home / 'instagram_hil.db'}"
+        self.poll_interval = poll_interval
+        self.reviewer_id = reviewer_id
+        self.token = "sandbox-token-" + secrets.token_hex(8)
+        self.app_secret = "sandbox-app-secret-" + secrets.token_hex(8)
+        self.verify_token = "sandbox-verify-" + secrets.token_hex(4)
+        self.extra_env = dict(extra_env or {})
+        self.live_connection = live_connection
+        self.webhook_host = webhook_host
+        self.webhook_port = webhook_port
+        self.graph_url = ""
+        self.webhook_url = ""
+        self.sandbox: ManagedProcess | None = None
+        self.webhook: ManagedProcess | None = None
+        self._http = requests.Session()
+
+    # -- life cycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> SandboxStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Migrate Airflow's database, then start the sandbox Graph API and the webhook."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.run_airflow("db", "migrate", timeout=300)
+        if self.live_connection is None:
+            self.start_sandbox()
+        self.start_webhook()
+
+    def start_sandbox(self) -> None:
+        """Start the sandbox Graph API on a free port."""
+        self.sandbox = ManagedProcess(
+            "sandbox-graph-api",
+            [
+                sys.executable,
+                "-m",
+                "airflow_provider_instagram_hil.sandbox.graph_api",
+                "--port",
+                "0",
+                "--token",
+                self.token,
+            ],
+            env=self.env(),
+            log_path=self.home / "logs" / "sandbox-graph-api.log",
+        )
+        match = self.sandbox.start_and_wait(SANDBOX_READY)
+        self.graph_url = match.group(1)
+
+    def start_webhook(self, *extra_args: str) -> ManagedProcess:
+        """Start (or restart) ``instagram-hil webhook`` on a free port."""
+        port = str(urlsplit(self.webhook_url).port) if self.webhook_url else str(self.webhook_port)
+        self.webhook = ManagedProcess(
+            "webhook",
+            [
+                sys.executable,
+                "-m",
+                "airflow_provider_instagram_hil.cli",
+                "webhook",
+                "--host",
+                self.webhook_host,
+                "--port",
+                port,
+                *extra_args,
+            ],
+            env=self.env(),
+            log_path=self.home / "logs" / "webhook.log",
+        )
+        self.webhook_url = self.webhook.start_and_wait(WEBHOOK_READY).group(1)
+        return self.webhook
+
+    def stop(self) -> None:
+        for proc in (self.webhook, self.sandbox):
+            if proc is not None:
+                proc.stop()
+        self._http.close()
+        DecisionStore.for_url(self.store_url).dispose()
+        if self._own_home and not os.environ.get("INSTAGRAM_HIL_KEEP_STACK"):
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    # -- environment --------------------------------------------------------------------------------
+
+    def connection(self) -> dict[str, Any]:
+        """The ``instagram_default`` connection, pointing at the sandbox Graph API."""
+        return {
+            "conn_type": "instagram",
+            "host": self.graph_url or "http://127.0.0.1:9",
+            "password": self.token,
+            "extra": {
+                "app_secret": self.app_secret,
+                "verify_token": self.verify_token,
+                "api_version": "v25.0",
+                "timeout": 10,
+            },
+        }
+
+    def env(self) -> dict[str, str]:
+        """Environment for every process of the stack."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "0",
+                "AIRFLOW__INSTAGRAM_HIL__STORE_URL": self.store_url,
+                "AIRFLOW__INSTAGRAM_HIL__POLL_INTERVAL": str(self.poll_interval),
+                "AIRFLOW_CONN_INSTAGRAM_DEFAULT": self.live_connection or json.dumps(self.connection()),
+                "AIRFLOW_VAR_INSTAGRAM_HIL_REVIEWER_ID": self.reviewer_id,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def airflow_bin(self) -> str:
+        return str(Path(sys.executable).with_name("airflow"))
+
+    def run_airflow(self, *args: str, timeout: float = 120) -> str:
+        """Run one ``airflow`` CLI command to completion; return its output or raise with it."""
+        proc = ManagedProcess(
+            f"airflow {args[0]}",
+            [self.airflow_bin(), *args],
+            env=self.env(),
+            log_path=self.home / "logs" / "cli.log",
+        )
+        proc.start()
+        code = proc.wait(timeout)
+        if code != 0:
+            raise ProcessFailedError(f"airflow {' '.join(args)} exited {code}; see {proc.log_path}")
+        return proc.output()
+
+    # -- the flow -----------------------------------------------------------------------------------
+
+    def start_dag_test(self, dag_id: str, *, env: Mapping[str, str] | None = None) -> ManagedProcess:
+        """Start ``airflow dags test DAG_ID`` in the background; ``.wait()`` for its exit code."""
+        proc = ManagedProcess(
+            f"dags test {dag_id}",
+            [self.airflow_bin(), "dags", "test", dag_id],
+            env={**self.env(), **(env or {})},
+            log_path=self.home / "logs" / f"dags-test-{dag_id}-{secrets.token_hex(3)}.log",
+        )
+        proc.start()
+        return proc
+
+    def sent_messages(self) -> list[dict[str, Any]]:
+        """Every message the sandbox Graph API received."""
+        response = self._http.get(f"{self.graph_url}/_sandbox/messages", timeout=10)
+        response.raise_for_status()
+        return list(response.json()["messages"])
+
+    def prompt_count(self) -> int:
+        """How many prompts (messages with quick replies) the sandbox has received so far."""
+        return sum(1 for message in self.sent_messages() if message.get("quick_replies"))
+
+    def wait_for_prompt(self, count: int = 1, timeout: float = 120) -> dict[str, Any]:
+        """Block until the sandbox has received ``count`` messages with quick replies; return the last."""
+        response = self._http.get(
+            f"{self.graph_url}/_sandbox/messages",
+            params={"min_count": count, "with_quick_replies": 1, "wait": timeout},
+            timeout=timeout + 10,
+        )
+        response.raise_for_status()
+        prompts = [m for m in response.json()["messages"] if m.get("quick_replies")]
+        if len(prompts) < count:
+            raise TimeoutError(f"no prompt reached the sandbox Graph API within {timeout:.0f}s")
+        return prompts[count - 1]
+
+    def handshake(self) -> str:
+        """Do Meta's subscription handshake against the webhook; return the echoed challenge."""
+        challenge = secrets.token_hex(4)
+        response = self._http.get(
+            self.webhook_url,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": self.verify_token,
+                "hub.challenge": challenge,
+            },
+            timeout=10,
+        )
+        if response.status_code != 200 or response.text != challenge:
+            raise ProcessFailedError(f"webhook handshake failed: HTTP {response.status_code}")
+        return response.text
+
+    def tap(self, prompt: dict[str, Any], option: str, *, sender_id: str | None = None) -> requests.Response:
+        """Tap ``option`` on ``prompt`` as the reviewer: Meta's signed webhook POST to our webhook."""
+        payloads = {reply["title"]: reply["payload"] for reply in prompt["quick_replies"]}
+        event = quick_reply_event(payloads[option], sender_id=sender_id or self.reviewer_id, title=option)
+        return post_signed(self.webhook_url, event, self.app_secret, session=self._http)
+
+    def store(self) -> DecisionStore:
+        return DecisionStore.for_url(self.store_url)
+
+    def task_states(self, dag_id: str) -> dict[str, str | None]:
+        """Task states of the latest run of ``dag_id``, read from Airflow's metadata database."""
+        engine = create_engine(f"sqlite:///{self.home / 'airflow.db'}")
+        try:
+            with engine.connect() as conn:
+                run_id = conn.execute(
+                    text("SELECT run_id FROM dag_run WHERE dag_id = :d ORDER BY id DESC LIMIT 1"),
+                    {"d": dag_id},
+                ).scalar()
+                rows = conn.execute(
+                    text("SELECT task_id, state FROM task_instance WHERE dag_id = :d AND run_id = :r"),
+                    {"d": dag_id, "r": run_id},
+                ).all()
+        finally:
+            engine.dispose()
+        return {task_id: state for task_id, state in rows}
