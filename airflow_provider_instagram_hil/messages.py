@@ -69,7 +69,9 @@ def validate_options(options: Sequence[str]) -> None:
     if not options:
         raise ValueError("options must name at least one option")
     if len(options) > MAX_QUICK_REPLIES:
-        raise ValueError(f"at most {MAX_QUICK_REPLIES} options (quick replies) are allowed, got {len(options)}")
+        raise ValueError(
+            f"at most {MAX_QUICK_REPLIES} options (quick replies) are allowed, got {len(options)}"
+        )
     for option in options:
         if not isinstance(option, str) or not option.strip():
             raise ValueError(f"each option must be a non-empty string, got {option!r}")
