@@ -81,7 +81,13 @@ def receive_events() -> ResponseReturnValue:
     recorded = 0
     for event in events:
         if isinstance(event, Ignored):
-            log.debug("Ignored a %s event (mid %s)", event.reason, event.mid)
+            if event.sender_id is not None:
+                # The one way to learn a reviewer's IGSID: they message the account first.
+                log.info(
+                    "Ignored a %s message from sender %s (mid %s)", event.reason, event.sender_id, event.mid
+                )
+            else:
+                log.debug("Ignored a %s event (mid %s)", event.reason, event.mid)
             continue
         try:
             result = state.store.record_decision(

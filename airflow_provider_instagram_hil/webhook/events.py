@@ -48,6 +48,8 @@ class Ignored:
 
     reason: str
     mid: str | None = None
+    sender_id: str | None = None
+    """Kept for messages a person typed, so an admin can find a reviewer's IGSID in the log."""
 
 
 Event: TypeAlias = Tap | Ignored
@@ -114,7 +116,7 @@ def _messaging_event(event: object, channel: str) -> Event:
         quick_reply = message.get("quick_reply")
         if isinstance(quick_reply, dict):
             return _tap(channel, sender, quick_reply.get("payload"), mid, "quick_reply")
-        return Ignored("attachment" if message.get("attachments") else "text", mid)
+        return Ignored("attachment" if message.get("attachments") else "text", mid, sender)
     postback = event.get("postback")
     if isinstance(postback, dict):
         mid = _mid(postback.get("mid")) or _synthetic_mid("postback", sender, event.get("timestamp"))
@@ -154,7 +156,7 @@ def _whatsapp_message(message: object, channel: str) -> Event:
     button = message.get("button")
     if isinstance(button, dict):
         return _tap(channel, sender, button.get("payload"), mid, "button")
-    return Ignored("text" if message.get("type") == "text" else "unsupported", mid)
+    return Ignored("text" if message.get("type") == "text" else "unsupported", mid, sender)
 
 
 def _tap(channel: str, sender: str | None, payload: object, mid: str | None, source: str) -> Event:
