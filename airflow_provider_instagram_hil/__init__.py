@@ -96,6 +96,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_instagram_hil.triggers.instagram"],
             }
         ],
+        "notifications": ["airflow_provider_instagram_hil.notifications.instagram.InstagramNotifier"],
         "extra-links": ["airflow_provider_instagram_hil.links.instagram.InstagramConversationLink"],
         "config": {
             "instagram_hil": {

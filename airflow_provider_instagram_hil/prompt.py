@@ -175,10 +175,10 @@ def _fair_cut(
             low = mid
         else:
             high = mid - 1
-    return [p if s <= low else _shorten(p, low) for p, s in zip(pieces, sizes, strict=True)]
+    return [p if s <= low else shorten_to_bytes(p, low) for p, s in zip(pieces, sizes, strict=True)]
 
 
-def _shorten(text: str, max_bytes: int) -> str:
+def shorten_to_bytes(text: str, max_bytes: int) -> str:
     """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes including the ellipsis, at a code point boundary."""
     head = text.encode("utf-8")[: max_bytes - _ELLIPSIS_BYTES]
     # A byte cut can only break the last code point; "ignore" drops that partial sequence.

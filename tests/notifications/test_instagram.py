@@ -1,0 +1,59 @@
+"""InstagramNotifier over real HTTP to the sandbox Graph API."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from conftest import TEST_TOKEN
+
+from airflow_provider_instagram_hil.exceptions import MessagingWindowClosedError
+from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.notifications.instagram import InstagramNotifier
+from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
+
+
+@pytest.fixture
+def graph(instagram_conn_env):
+    with SandboxGraphApi(token=TEST_TOKEN) as sandbox:
+        instagram_conn_env(host=sandbox.url)
+        yield sandbox
+
+
+def _context() -> dict:
+    return {"ti": SimpleNamespace(task_id="load", dag_id="sales"), "run_id": "manual__1"}
+
+
+class TestInstagramNotifier:
+    def test_renders_and_sends_the_text(self, graph):
+        notifier = InstagramNotifier(
+            recipient_id="{{ 'igsid-' ~ 7 }}", text="{{ ti.dag_id }}.{{ ti.task_id }} failed"
+        )
+        notifier(_context())
+        (message,) = graph.wait_for_messages(1)
+        assert message["recipient_id"] == "igsid-7"
+        assert message["text"] == "sales.load failed"
+        assert not message["quick_replies"]
+
+    def test_long_text_is_shortened_to_the_byte_limit(self, graph):
+        InstagramNotifier(recipient_id="1", text="é" * 900)(_context())
+        (message,) = graph.wait_for_messages(1)
+        assert len(message["text"].encode()) <= MAX_TEXT_BYTES
+        assert message["text"].endswith("…")
+
+    def test_every_recipient_is_tried_before_the_first_failure_is_raised(self, graph):
+        graph.inject_fault("window_closed", times=1)
+        with pytest.raises(MessagingWindowClosedError):
+            InstagramNotifier(recipient_id=["1", "2"], text="hello")(_context())
+        assert [m["recipient_id"] for m in graph.wait_for_messages(1)] == ["2"]
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            pytest.param({"recipient_id": "", "text": "x"}, "recipient_id", id="no-recipient"),
+            pytest.param({"recipient_id": "1", "text": "  "}, "text", id="blank-text"),
+        ],
+    )
+    def test_invalid_arguments(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            InstagramNotifier(**kwargs)
