@@ -6,10 +6,8 @@ import hashlib
 import hmac
 import math
 import random
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,12 +17,26 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from airflow_provider_instagram_hil import CONN_FIELDS, PACKAGE_NAME, UI_FIELD_BEHAVIOUR, __version__
-from airflow_provider_instagram_hil.exceptions import (
-    InstagramApiError,
-    InvalidTokenError,
-    MessagingWindowClosedError,
-    RateLimitedError,
-    RecipientUnavailableError,
+from airflow_provider_instagram_hil.exceptions import InstagramApiError, RateLimitedError
+from airflow_provider_instagram_hil.hooks.connection_settings import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_API_VERSION,
+    DEFAULT_HOST,
+    DEFAULT_TIMEOUT,
+    FACEBOOK_GRAPH_HOST,
+    INSTAGRAM_GRAPH_HOST,
+    ConnectionSettings,
+    parse_connection_settings,
+)
+from airflow_provider_instagram_hil.hooks.graph_errors import (
+    MAYBE_SENT_SUBCODE,
+    NO_MATCHING_USER_SUBCODES,
+    THROTTLING_CODES,
+    TRANSIENT_CODES,
+    WINDOW_CLOSED_SUBCODES,
+    RetryableFailure,
+    body_excerpt,
+    error_from_response,
 )
 from airflow_provider_instagram_hil.messages import QuickReply, validate_message
 from airflow_provider_instagram_hil.version_compat import BaseHook, mask_secret
@@ -32,37 +44,25 @@ from airflow_provider_instagram_hil.version_compat import BaseHook, mask_secret
 if TYPE_CHECKING:
     from airflow_provider_instagram_hil.version_compat import Connection
 
-DEFAULT_HOST = "https://graph.facebook.com"
-FACEBOOK_GRAPH_HOST = "graph.facebook.com"
-INSTAGRAM_GRAPH_HOST = "graph.instagram.com"
-DEFAULT_API_VERSION = "v25.0"
-DEFAULT_ACCOUNT_ID = "me"
-DEFAULT_TIMEOUT = 30.0
+# The connection defaults and Graph error codes lived here before they got modules of their own;
+# they stay importable from this module.
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",
+    "DEFAULT_API_VERSION",
+    "DEFAULT_HOST",
+    "DEFAULT_TIMEOUT",
+    "FACEBOOK_GRAPH_HOST",
+    "INSTAGRAM_GRAPH_HOST",
+    "MAYBE_SENT_SUBCODE",
+    "MESSAGING_TYPES",
+    "NO_MATCHING_USER_SUBCODES",
+    "THROTTLING_CODES",
+    "TRANSIENT_CODES",
+    "WINDOW_CLOSED_SUBCODES",
+    "InstagramHook",
+]
+
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE"})
-
-THROTTLING_CODES = frozenset({4, 17, 32, 613})
-TRANSIENT_CODES = frozenset({1, 2})
-#: Code 1 with this subcode: the message may have been sent, so a blind retry could double-send.
-MAYBE_SENT_SUBCODE = 1357046
-WINDOW_CLOSED_SUBCODES = frozenset({2534022, 2018278})
-NO_MATCHING_USER_SUBCODES = frozenset({2018001, 2534014})
-
-_API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
-_ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_EXCERPT_CHARS = 200
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """The connection, parsed and merged with arguments and defaults; secrets stay out of ``repr``."""
-
-    base_url: str
-    api_version: str
-    account_id: str
-    timeout: float
-    token: str | None = field(repr=False)
-    app_secrets: tuple[str, ...] = field(repr=False)
-    verify_token: str | None = field(repr=False)
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -77,67 +77,6 @@ class _BearerAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "_BearerAuth(***)"
-
-
-class _RetryableFailure(Exception):
-    """One failed attempt worth retrying; ``error`` is what the caller sees once retries run out."""
-
-    def __init__(
-        self, error: InstagramApiError, *, retry_after: float | None = None, maybe_sent: bool = False
-    ):
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-        self.maybe_sent = maybe_sent
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _parse_settings(conn: Connection, timeout: float | None) -> _Settings:
-    """Merge argument > connection extra > default; raise ``ValueError`` naming the bad field."""
-    where = f"Instagram connection {conn.conn_id!r}"
-    extra = conn.extra_dejson
-    host = (conn.host or "").strip().rstrip("/") or DEFAULT_HOST
-    if "://" not in host:
-        host = f"https://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{where}: host must be an http(s) URL such as {DEFAULT_HOST}")
-    if conn.port and parts.port is None:
-        host = f"{host}:{conn.port}"
-
-    api_version = (
-        DEFAULT_API_VERSION if _blank(extra.get("api_version")) else str(extra["api_version"]).strip()
-    )
-    if not _API_VERSION_RE.match(api_version):
-        raise ValueError(f"{where}: extra 'api_version' must look like 'v25.0', got {api_version[:20]!r}")
-    account_id = DEFAULT_ACCOUNT_ID if _blank(extra.get("account_id")) else str(extra["account_id"]).strip()
-    if not _ACCOUNT_ID_RE.match(account_id):
-        raise ValueError(f"{where}: extra 'account_id' must be 'me' or a numeric Page / Instagram account ID")
-
-    if timeout is None:
-        raw = DEFAULT_TIMEOUT if _blank(extra.get("timeout")) else extra["timeout"]
-        try:
-            timeout = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{where}: extra 'timeout' must be a number of seconds, got {raw!r:.20}"
-            ) from None
-        if isinstance(raw, bool) or not 0 < timeout < math.inf:
-            raise ValueError(f"{where}: extra 'timeout' must be a positive number of seconds")
-
-    raw_secrets = extra.get("app_secret")
-    if isinstance(raw_secrets, (list, tuple)):
-        app_secrets = tuple(str(s).strip() for s in raw_secrets if not _blank(s))
-    elif _blank(raw_secrets):
-        app_secrets = ()
-    else:
-        app_secrets = tuple(s.strip() for s in str(raw_secrets).split(",") if s.strip())
-    verify_token = None if _blank(extra.get("verify_token")) else str(extra["verify_token"])
-    token = (conn.password or "").strip() or None
-    return _Settings(host, api_version, account_id, timeout, token, app_secrets, verify_token)
 
 
 class InstagramHook(BaseHook):
@@ -215,8 +154,8 @@ class InstagramHook(BaseHook):
         return conn
 
     @cached_property
-    def _settings(self) -> _Settings:
-        return _parse_settings(self.connection, self._timeout_arg)
+    def _settings(self) -> ConnectionSettings:
+        return parse_connection_settings(self.connection, self._timeout_arg)
 
     @property
     def base_url(self) -> str:
@@ -397,7 +336,7 @@ class InstagramHook(BaseHook):
         def next_delay(state: RetryCallState) -> float:
             if state.attempt_number not in delays:
                 failure = state.outcome.exception() if state.outcome else None
-                retry_after = failure.retry_after if isinstance(failure, _RetryableFailure) else None
+                retry_after = failure.retry_after if isinstance(failure, RetryableFailure) else None
                 cap = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
                 delays[state.attempt_number] = (
                     retry_after if retry_after is not None else self._random.uniform(0, cap)
@@ -412,7 +351,7 @@ class InstagramHook(BaseHook):
 
         def before_sleep(state: RetryCallState) -> None:
             failure = state.outcome.exception() if state.outcome else None
-            if isinstance(failure, _RetryableFailure) and failure.maybe_sent:
+            if isinstance(failure, RetryableFailure) and failure.maybe_sent:
                 self.log.warning(
                     "%s timed out after the request was sent; retrying, so the reviewer may receive "
                     "this message twice (Meta has no idempotency key)",
@@ -430,14 +369,14 @@ class InstagramHook(BaseHook):
         retrying = Retrying(
             stop=stop,
             wait=next_delay,
-            retry=retry_if_exception_type(_RetryableFailure),
+            retry=retry_if_exception_type(RetryableFailure),
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
         try:
             return retrying(self._attempt, method, url, label, query, json_body)
-        except _RetryableFailure as failure:
+        except RetryableFailure as failure:
             error = failure.error
             self.log.warning("%s gave up after %d attempt(s): %s", label, tried[0], error)
             hint = "Meta is throttling this app or account. " if isinstance(error, RateLimitedError) else ""
@@ -453,27 +392,27 @@ class InstagramHook(BaseHook):
     def _attempt(
         self, method: str, url: str, label: str, params: dict[str, str], json_body: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Make one HTTP request; raise typed errors, or ``_RetryableFailure`` for what may pass."""
+        """Make one HTTP request; raise typed errors, or ``RetryableFailure`` for what may pass."""
         host = urlsplit(url).netloc
         try:
             response = self.session.request(
                 method, url, params=params, json=json_body, timeout=(self.connect_timeout, self.timeout)
             )
         except requests.ConnectTimeout:
-            raise _RetryableFailure(
+            raise RetryableFailure(
                 InstagramApiError(
                     f"Could not connect to the Graph API at {host} within {self.connect_timeout:g} s."
                 )
             ) from None
         except requests.Timeout:
-            raise _RetryableFailure(
+            raise RetryableFailure(
                 InstagramApiError(
                     f"The Graph API at {host} did not answer {label} within {self.timeout:g} s."
                 ),
                 maybe_sent=method == "POST",
             ) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise _RetryableFailure(
+            raise RetryableFailure(
                 InstagramApiError(f"Could not reach the Graph API at {host} ({type(exc).__name__}).")
             ) from None
         except requests.RequestException as exc:
@@ -488,50 +427,11 @@ class InstagramHook(BaseHook):
             if isinstance(payload, dict):
                 return payload
             raise InstagramApiError(
-                f"The Graph API answered {label} with a non-JSON body: {self._excerpt(response.text)}",
+                f"The Graph API answered {label} with a non-JSON body: "
+                f"{body_excerpt(response.text, redact=self._redact)}",
                 status=response.status_code,
             )
-        raise self._error_for(response, payload)
-
-    def _error_for(self, response: requests.Response, payload: Any) -> Exception:
-        """Turn an error answer into a typed error, or a ``_RetryableFailure`` wrapping one."""
-        status = response.status_code
-        retry_after = self._retry_after(response)
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if not isinstance(error, dict):
-            plain = InstagramApiError(
-                f"The Graph API answered HTTP {status} without a Graph error: {self._excerpt(response.text)}",
-                status=status,
-            )
-            if status >= 500 or status == 429:
-                return _RetryableFailure(plain, retry_after=retry_after)
-            return plain
-        code, subcode = _as_int(error.get("code")), _as_int(error.get("error_subcode"))
-        message = self._redact(str(error.get("message") or "no message"))
-        trace = str(error["fbtrace_id"]) if error.get("fbtrace_id") else None
-        details: dict[str, Any] = {"code": code, "subcode": subcode, "fbtrace_id": trace, "status": status}
-        if code == 190:
-            return InvalidTokenError(message, **details)
-        if code == 10 and subcode in WINDOW_CLOSED_SUBCODES:
-            return MessagingWindowClosedError(message, **details)
-        if code == 551 or (code == 100 and subcode in NO_MATCHING_USER_SUBCODES):
-            hint = (
-                "This person can't be messaged: recipient_id must be the reviewer's Instagram-scoped ID "
-                "(IGSID, the sender.id of their message to the account), and they must not have blocked "
-                "the account or deactivated theirs."
-            )
-            return RecipientUnavailableError(f"{hint} Graph said: {message}", **details)
-        if code == 200 and subcode == 2534041:
-            hint = "The Instagram account has turned off 'Allow access to messages' (Settings > Messages)."
-            return InstagramApiError(f"{hint} Graph said: {message}", **details)
-        if code == 1 and subcode == MAYBE_SENT_SUBCODE:
-            hint = "The message may have been sent: not retried; check the conversation before sending again."
-            return InstagramApiError(f"{hint} Graph said: {message}", **details)
-        if code in THROTTLING_CODES or (status == 429 and code not in (10, 100, 190, 200, 551)):
-            return _RetryableFailure(RateLimitedError(message, **details), retry_after=retry_after)
-        if code in TRANSIENT_CODES or (status >= 500 and code not in (10, 100, 190, 200, 551)):
-            return _RetryableFailure(InstagramApiError(message, **details), retry_after=retry_after)
-        return InstagramApiError(message, **details)
+        raise error_from_response(response, payload, redact=self._redact)
 
     # -- small helpers ------------------------------------------------------------------------------
 
@@ -540,14 +440,6 @@ class InstagramHook(BaseHook):
 
     def _clock(self) -> float:
         return time.monotonic()
-
-    @staticmethod
-    def _retry_after(response: requests.Response) -> float | None:
-        try:
-            value = float(response.headers.get("Retry-After", ""))
-        except ValueError:
-            return None
-        return value if 0 <= value < float("inf") else None
 
     def _redact(self, text: str) -> str:
         """Replace any secret of this connection that appears in ``text``."""
@@ -558,16 +450,3 @@ class InstagramHook(BaseHook):
                 if secret:
                     text = text.replace(secret, "***")
         return text
-
-    def _excerpt(self, body: str) -> str:
-        """A short, tag-free, secret-free excerpt of an unexpected answer body."""
-        flat = " ".join(re.sub(r"<[^>]*>", " ", body or "").split()) or "(empty body)"
-        flat = self._redact(flat)
-        return flat if len(flat) <= _EXCERPT_CHARS else f"{flat[:_EXCERPT_CHARS]}..."
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

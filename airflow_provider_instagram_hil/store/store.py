@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import secrets
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, inspect, select, text, update
-from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from airflow_provider_instagram_hil.exceptions import SchemaVersionError, StoreUnavailableError
-from airflow_provider_instagram_hil.store import migrations
+from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
+from airflow_provider_instagram_hil.store import bootstrap
 from airflow_provider_instagram_hil.store.engine import build_engine, display_url
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
@@ -26,16 +23,31 @@ from airflow_provider_instagram_hil.store.models import (
     RequestState,
     RequestStatus,
 )
-from airflow_provider_instagram_hil.store.schema import SCHEMA_VERSION, metadata, requests, schema_version
+from airflow_provider_instagram_hil.store.rows import (
+    MAX_MID_CHARS,
+    MAX_REQUEST_ID_CHARS,
+    REQUEST_ID_BYTES,
+    decision_mid_key,
+    is_request_id,
+    json_list,
+    new_request_id,
+    request_from_row,
+    state_from_row,
+)
+from airflow_provider_instagram_hil.store.schema import requests
 
-log = logging.getLogger(__name__)
+# The id constants and new_request_id() now live in store.rows; they stay importable from here.
+__all__ = [
+    "MAX_MID_CHARS",
+    "MAX_REQUEST_ID_CHARS",
+    "REQUEST_ID_BYTES",
+    "DecisionStore",
+    "new_request_id",
+    "utcnow",
+]
 
 T = TypeVar("T")
 
-REQUEST_ID_BYTES = 16  # 128 bits from the OS's CSPRNG
-MAX_REQUEST_ID_CHARS = 64  # ighil_requests.request_id
-MAX_MID_CHARS = 255  # ighil_requests.decision_mid
-_SCHEMA_LOCK_KEY = 0x1A61_0001  # PostgreSQL advisory lock held while creating or migrating the tables
 _STATE_COLUMNS = (
     requests.c.request_id,
     requests.c.status,
@@ -50,11 +62,6 @@ _STATUS_OUTCOME = {
     RequestStatus.EXPIRED: Outcome.EXPIRED,
     RequestStatus.CANCELLED: Outcome.CANCELLED,
 }
-
-
-def new_request_id() -> str:
-    """Return a random, unguessable request id (128 bits, hex)."""
-    return secrets.token_hex(REQUEST_ID_BYTES)
 
 
 def utcnow() -> datetime:
@@ -107,68 +114,8 @@ class DecisionStore:
         with self._ready_lock:
             if self._ready:
                 return
-            self._guard(self._ensure_schema)
+            self._guard(lambda: bootstrap.ensure_schema(self.engine, self.display_url, create=self._create))
             self._ready = True
-
-    def _ensure_schema(self) -> None:
-        names = set(inspect(self.engine).get_table_names())
-        if schema_version.name not in names:
-            self._refuse_foreign(names)
-            if not self._create:
-                raise SchemaVersionError(f"{self.display_url} has no decision-store tables")
-            self._create_schema()
-        with self.engine.begin() as conn:
-            found = self._check_version(conn)
-        if found < SCHEMA_VERSION:
-            with self.engine.begin() as conn:
-                _lock_schema(conn)
-                found = self._check_version(conn)
-                if found < SCHEMA_VERSION:
-                    migrations.upgrade(conn, found, SCHEMA_VERSION)
-                    conn.execute(
-                        update(schema_version).where(schema_version.c.id == 1).values(version=SCHEMA_VERSION)
-                    )
-                    log.info(
-                        "Migrated decision store %s from schema %s to %s",
-                        self.display_url,
-                        found,
-                        SCHEMA_VERSION,
-                    )
-
-    def _create_schema(self) -> None:
-        # Tables and version row commit together, under a lock, so a process starting at the same moment
-        # (webhook and triggerer on a fresh store) sees either nothing or the whole schema.
-        try:
-            with self.engine.begin() as conn:
-                _lock_schema(conn)
-                names = set(inspect(conn).get_table_names())
-                if schema_version.name in names:
-                    return
-                self._refuse_foreign(names)
-                metadata.create_all(conn)
-                conn.execute(insert(schema_version).values(id=1, version=SCHEMA_VERSION))
-            log.info("Created decision store tables (schema %s) in %s", SCHEMA_VERSION, self.display_url)
-        except DBAPIError:
-            # A database without a lock we know of raced another creator; the version check decides.
-            log.debug("Concurrent schema creation in %s", self.display_url)
-
-    def _refuse_foreign(self, names: set[str]) -> None:
-        if requests.name in names and schema_version.name not in names:
-            raise SchemaVersionError(
-                f"{self.display_url} has a {requests.name} table but no {schema_version.name}: "
-                "it was not created by this provider. Point [instagram_hil] store_url elsewhere."
-            )
-
-    def _check_version(self, conn: Connection) -> int:
-        found = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
-        if found is None:
-            raise SchemaVersionError(f"{self.display_url}: {schema_version.name} is empty")
-        if found > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{self.display_url} holds decision-store schema {found}, newer than this provider's "
-                f"{SCHEMA_VERSION}: upgrade airflow-provider-instagram-hil on this host."
-            )
-        return int(found)
 
     def _guard(self, work: Callable[[], T]) -> T:
         try:
@@ -246,20 +193,20 @@ class DecisionStore:
             )
             existing = conn.execute(select(requests).where(*where_key)).first()
             if existing is not None:
-                return _to_request(existing), False
+                return request_from_row(existing), False
             try:
                 with conn.begin_nested():
                     conn.execute(insert(requests).values(**row))
             except IntegrityError:
                 existing = conn.execute(select(requests).where(*where_key)).one()
-                return _to_request(existing), False
+                return request_from_row(existing), False
         created = self.get_request(str(row["request_id"]))
         assert created is not None
         return created, True
 
     def mark_prompt_sent(self, request_id: str, message_id: str) -> None:
         """Remember the Graph message id of the prompt, so a re-run of the try does not send it again."""
-        if not _is_request_id(request_id):
+        if not is_request_id(request_id):
             return
         with self._begin() as conn:
             conn.execute(
@@ -270,7 +217,7 @@ class DecisionStore:
 
     def cancel_request(self, request_id: str) -> bool:
         """Cancel a pending request (e.g. its prompt could not be sent). Return whether it was pending."""
-        if not _is_request_id(request_id):
+        if not is_request_id(request_id):
             return False
         with self._begin() as conn:
             result = conn.execute(
@@ -282,11 +229,11 @@ class DecisionStore:
 
     def get_request(self, request_id: str) -> ApprovalRequest | None:
         """Return the whole request, or None when there is no such id."""
-        if not _is_request_id(request_id):
+        if not is_request_id(request_id):
             return None  # could never have been stored; PostgreSQL would reject a NUL byte as bad data
         with self._begin() as conn:
             row = conn.execute(select(requests).where(requests.c.request_id == request_id)).first()
-        return _to_request(row) if row is not None else None
+        return request_from_row(row) if row is not None else None
 
     def get_states(
         self, request_ids: Collection[str], *, resolved_only: bool = False
@@ -295,7 +242,7 @@ class DecisionStore:
 
         :param resolved_only: leave out requests still pending (what a poller needs).
         """
-        request_ids = [request_id for request_id in request_ids if _is_request_id(request_id)]
+        request_ids = [request_id for request_id in request_ids if is_request_id(request_id)]
         if not request_ids:
             return {}
         query = select(*_STATE_COLUMNS).where(requests.c.request_id.in_(bindparam("ids", expanding=True)))
@@ -303,7 +250,7 @@ class DecisionStore:
             query = query.where(requests.c.status != RequestStatus.PENDING.value)
         with self._begin() as conn:
             rows = conn.execute(query, {"ids": list(request_ids)}).all()
-        return {row.request_id: _to_state(row) for row in rows}
+        return {row.request_id: state_from_row(row) for row in rows}
 
     def pending_expired_before(self, when: datetime, limit: int = 1000) -> list[str]:
         """Ids of pending requests whose deadline is at or before ``when`` (for housekeeping)."""
@@ -333,7 +280,7 @@ class DecisionStore:
         of the recorded event (same ``mid``) gets ``Outcome.DUPLICATE``.
         """
         now = now or utcnow()
-        mid = _mid_key(mid)
+        mid = decision_mid_key(mid)
         current = self.get_request(request_id)
         if current is None:
             return DecisionResult(Outcome.UNKNOWN_REQUEST, None)
@@ -405,8 +352,8 @@ class DecisionStore:
                 decided = status == RequestStatus.DECIDED.value
                 if decided and row.chosen_option is None:
                     problems.append(f"{row.request_id}: decided without an option")
-                options = _json_list(row.options)
-                recipients = _json_list(row.recipients)
+                options = json_list(row.options)
+                recipients = json_list(row.recipients)
                 if options is None:
                     problems.append(f"{row.request_id}: options are not a JSON list")
                 if recipients is None:
@@ -441,15 +388,6 @@ class DecisionStore:
         return result.rowcount
 
 
-def _lock_schema(conn: Connection) -> None:
-    """Serialise schema changes between processes, for the rest of ``conn``'s transaction."""
-    if conn.dialect.name == "sqlite":
-        # pysqlite has not begun a transaction yet (it only does before DML): take the write lock now.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-
-
 def _late_outcome(current: ApprovalRequest, mid: str | None, now: datetime) -> Outcome:
     if current.status is RequestStatus.DECIDED and mid is not None and current.decision_mid == mid:
         return Outcome.DUPLICATE
@@ -460,61 +398,3 @@ def _late_outcome(current: ApprovalRequest, mid: str | None, now: datetime) -> O
         # Past its deadline, not yet closed by the trigger: late all the same.
         return Outcome.EXPIRED if now >= current.expires_at else Outcome.ALREADY_DECIDED
     return _STATUS_OUTCOME[current.status]
-
-
-def _is_request_id(value: object) -> bool:
-    """Whether ``value`` could be a stored request id (bounded, printable text: never NUL or surrogates)."""
-    return isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_CHARS and value.isprintable()
-
-
-def _mid_key(mid: object) -> str | None:
-    """Return the event id as ``decision_mid`` holds it: as given, or hashed if too long or unprintable."""
-    if not isinstance(mid, str) or not mid:
-        return None
-    if len(mid) <= MAX_MID_CHARS and mid.isprintable():
-        return mid
-    return "sha256:" + hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _json_list(raw: str | None) -> list[Any] | None:
-    try:
-        value = json.loads(raw or "")
-    except ValueError:
-        return None
-    return value if isinstance(value, list) else None
-
-
-def _to_state(row: Row) -> RequestState:
-    return RequestState(
-        request_id=row.request_id,
-        status=RequestStatus(row.status),
-        chosen_option=row.chosen_option,
-        responded_by=row.responded_by,
-        responded_at=row.responded_at,
-        timed_out=bool(row.timed_out),
-        expires_at=row.expires_at,
-    )
-
-
-def _to_request(row: Row) -> ApprovalRequest:
-    return ApprovalRequest(
-        request_id=row.request_id,
-        dag_id=row.dag_id,
-        run_id=row.run_id,
-        task_id=row.task_id,
-        map_index=row.map_index,
-        try_number=row.try_number,
-        channel=row.channel,
-        recipients=tuple(json.loads(row.recipients)),
-        options=tuple(json.loads(row.options)),
-        default_option=row.default_option,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        status=RequestStatus(row.status),
-        prompt_message_id=row.prompt_message_id,
-        chosen_option=row.chosen_option,
-        responded_by=row.responded_by,
-        responded_at=row.responded_at,
-        decision_mid=row.decision_mid,
-        timed_out=bool(row.timed_out),
-    )

@@ -1,0 +1,88 @@
+"""The Instagram connection read into settings: Graph host, API version, account, timeout, secrets."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from airflow_provider_instagram_hil.version_compat import Connection
+
+DEFAULT_HOST = "https://graph.facebook.com"
+FACEBOOK_GRAPH_HOST = "graph.facebook.com"
+INSTAGRAM_GRAPH_HOST = "graph.instagram.com"
+DEFAULT_API_VERSION = "v25.0"
+DEFAULT_ACCOUNT_ID = "me"
+DEFAULT_TIMEOUT = 30.0
+
+_API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
+_ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """The connection, parsed and merged with arguments and defaults; secrets stay out of ``repr``."""
+
+    base_url: str
+    api_version: str
+    account_id: str
+    timeout: float
+    token: str | None = field(repr=False)
+    app_secrets: tuple[str, ...] = field(repr=False)
+    verify_token: str | None = field(repr=False)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def parse_connection_settings(conn: Connection, timeout: float | None) -> ConnectionSettings:
+    """Merge argument > connection extra > default; raise ``ValueError`` naming the bad field.
+
+    :param conn: the Airflow connection of type ``instagram``.
+    :param timeout: the hook's ``timeout`` argument; when given it wins over the ``timeout`` extra.
+    """
+    where = f"Instagram connection {conn.conn_id!r}"
+    extra = conn.extra_dejson
+    host = (conn.host or "").strip().rstrip("/") or DEFAULT_HOST
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{where}: host must be an http(s) URL such as {DEFAULT_HOST}")
+    if conn.port and parts.port is None:
+        host = f"{host}:{conn.port}"
+
+    api_version = (
+        DEFAULT_API_VERSION if _blank(extra.get("api_version")) else str(extra["api_version"]).strip()
+    )
+    if not _API_VERSION_RE.match(api_version):
+        raise ValueError(f"{where}: extra 'api_version' must look like 'v25.0', got {api_version[:20]!r}")
+    account_id = DEFAULT_ACCOUNT_ID if _blank(extra.get("account_id")) else str(extra["account_id"]).strip()
+    if not _ACCOUNT_ID_RE.match(account_id):
+        raise ValueError(f"{where}: extra 'account_id' must be 'me' or a numeric Page / Instagram account ID")
+
+    if timeout is None:
+        raw = DEFAULT_TIMEOUT if _blank(extra.get("timeout")) else extra["timeout"]
+        try:
+            timeout = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{where}: extra 'timeout' must be a number of seconds, got {raw!r:.20}"
+            ) from None
+        if isinstance(raw, bool) or not 0 < timeout < math.inf:
+            raise ValueError(f"{where}: extra 'timeout' must be a positive number of seconds")
+
+    raw_secrets = extra.get("app_secret")
+    if isinstance(raw_secrets, (list, tuple)):
+        app_secrets = tuple(str(s).strip() for s in raw_secrets if not _blank(s))
+    elif _blank(raw_secrets):
+        app_secrets = ()
+    else:
+        app_secrets = tuple(s.strip() for s in str(raw_secrets).split(",") if s.strip())
+    verify_token = None if _blank(extra.get("verify_token")) else str(extra["verify_token"])
+    token = (conn.password or "").strip() or None
+    return ConnectionSettings(host, api_version, account_id, timeout, token, app_secrets, verify_token)
