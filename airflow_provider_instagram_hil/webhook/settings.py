@@ -2,12 +2,15 @@
 
 ``create_app()`` calls :func:`load_from_airflow` for the config keys it was not given: the app secret(s)
 and verify token from the extra of the connection named by ``[instagram_hil] conn_id``, and the store URL
-from ``[instagram_hil] store_url``. Replies go through ``InstagramHook``, built per reply so a renewed
+from ``[instagram_hil] store_url``. Replies go through ``InstagramHook``: one per reply thread, kept for
+a few minutes (its pooled session saves a TLS handshake per reply) and rebuilt after that, so a renewed
 token is picked up without a restart.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -78,15 +81,28 @@ def _connection_extra(conn_id: str) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
-def hook_sender(conn_id: str) -> Callable[[str, str], object]:
+#: How long a reply thread keeps its hook before reading the connection again.
+HOOK_TTL_SECONDS = 300.0
+
+
+def hook_sender(conn_id: str, ttl: float = HOOK_TTL_SECONDS) -> Callable[[str, str], object]:
     """A ``send(recipient_id, text)`` that replies through ``InstagramHook(conn_id)``.
 
     :param conn_id: the Instagram connection that sends messages.
+    :param ttl: seconds a thread reuses its hook (and its connection pool) before building a new one.
     """
+    local = threading.local()
 
     def send(recipient_id: str, text: str) -> object:
         from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 
-        return InstagramHook(instagram_conn_id=conn_id).send_message(recipient_id, text)
+        now = time.monotonic()
+        hook = getattr(local, "hook", None)
+        if hook is None or now - local.built_at > ttl:
+            if hook is not None:
+                hook.close()
+            hook = local.hook = InstagramHook(instagram_conn_id=conn_id)
+            local.built_at = now
+        return hook.send_message(recipient_id, text)
 
     return send
