@@ -99,8 +99,10 @@ class StorePoller:
 
     async def _run(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         while self._waiters:
             delay = self._interval()
+            started = loop.time()
             try:
                 await self._tick()
             except Exception as exc:
@@ -122,7 +124,8 @@ class StorePoller:
                         failures,
                     )
                 failures = 0
-            await self._sleep(delay, backing_off=failures > 0)
+            # The period is the interval, not the interval plus the tick: a slow tick eats into the pause.
+            await self._sleep(delay, backing_off=failures > 0, since=started)
         self._task = None
 
     async def _tick(self) -> None:
@@ -134,10 +137,11 @@ class StorePoller:
                 if not waiter.future.done():
                     waiter.future.set_result(state)
 
-    async def _sleep(self, delay: float, *, backing_off: bool) -> None:
-        """Sleep ``delay`` seconds; wake early to stop when idle or to adopt a shorter interval."""
+    async def _sleep(self, delay: float, *, backing_off: bool, since: float) -> None:
+        """Sleep until ``delay`` seconds after ``since``; wake early to stop when idle or to adopt a
+        shorter interval."""
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = since
         while self._waiters:
             if not backing_off:
                 # Re-read on every wake-up: a waiter added meanwhile (even during the tick) may poll faster.
