@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from airflow_provider_instagram_hil import CONN_FIELDS, PACKAGE_NAME, UI_FIELD_BEHAVIOUR, __version__
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, RateLimitedError
@@ -413,7 +414,8 @@ class InstagramHook(BaseHook):
             ) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise RetryableFailure(
-                InstagramApiError(f"Could not reach the Graph API at {host} ({type(exc).__name__}).")
+                InstagramApiError(f"Could not reach the Graph API at {host} ({type(exc).__name__})."),
+                maybe_sent=method == "POST" and _connection_was_open(exc),
             ) from None
         except requests.RequestException as exc:
             raise InstagramApiError(
@@ -450,3 +452,18 @@ class InstagramHook(BaseHook):
                 if secret:
                     text = text.replace(secret, "***")
         return text
+
+
+def _connection_was_open(exc: requests.RequestException) -> bool:
+    """Whether the request may have reached Meta before the connection failed.
+
+    A refused or unresolvable connection never carried it; a connection dropped mid-exchange
+    (``RemoteDisconnected``, a broken chunked answer) may have.
+    """
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return True
+    reason: BaseException | None = (
+        exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    )
+    reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the underlying error
+    return not isinstance(reason, (NewConnectionError, NameResolutionError))

@@ -9,6 +9,7 @@ import types
 
 import pytest
 import requests
+import urllib3
 from conftest import TEST_APP_SECRET, TEST_TOKEN, TEST_VERIFY_TOKEN
 
 from airflow_provider_instagram_hil import CONN_FIELDS, UI_FIELD_BEHAVIOUR
@@ -473,6 +474,26 @@ class TestRetries:
 
     def test_connect_timeout_has_no_duplicate_warning(self, make_hook, requests_mock, capfd):
         requests_mock.post(SEND_URL, [{"exc": requests.exceptions.ConnectTimeout("connect")}, OK])
+        send(make_hook())
+        assert "twice" not in capfd.readouterr().out
+
+    def test_dropped_connection_on_send_is_retried_with_a_duplicate_warning(
+        self, make_hook, requests_mock, capfd
+    ):
+        dropped = requests.exceptions.ConnectionError(
+            urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))
+        )
+        requests_mock.post(SEND_URL, [{"exc": dropped}, OK])
+        assert send(make_hook())["message_id"] == "m_1"
+        assert "may receive this message twice" in capfd.readouterr().out
+
+    def test_refused_connection_has_no_duplicate_warning(self, make_hook, requests_mock, capfd):
+        refused = requests.exceptions.ConnectionError(
+            urllib3.exceptions.MaxRetryError(
+                None, "/", urllib3.exceptions.NewConnectionError(None, "Connection refused")
+            )
+        )
+        requests_mock.post(SEND_URL, [{"exc": refused}, OK])
         send(make_hook())
         assert "twice" not in capfd.readouterr().out
 
