@@ -19,6 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess
 from airflow_provider_instagram_hil.sandbox.stack import SandboxStack
 
 DAG_ID = "example_instagram_approval"
@@ -40,6 +41,14 @@ def _show_prompt(prompt: dict) -> None:
     buttons = "  ".join(f"[ {reply['title']} ]" for reply in prompt["quick_replies"])
     _say("│ " + buttons.ljust(width - 2) + " │")
     _say("└" + "─" * width + "┘")
+
+
+def _show_task_states(stack: SandboxStack, dag_run: ManagedProcess, code: int) -> None:
+    _say("\n▶ Task states")
+    for task_id, state in sorted(stack.task_states(DAG_ID).items()):
+        _say(f"  {task_id:<28} {state}")
+    if code != 0:
+        _say(f"\n✗ the DAG run failed; its log: {dag_run.log_path}")
 
 
 def run_sandbox_demo(dags_folder: Path, option: str) -> int:
@@ -77,11 +86,7 @@ def run_sandbox_demo(dags_folder: Path, option: str) -> int:
         replies = [m for m in stack.sent_messages() if not m.get("quick_replies")]
         for reply in replies:
             _say(f"  reply to the reviewer: {reply['text']!r}")
-        _say("\n▶ Task states")
-        for task_id, state in sorted(stack.task_states(DAG_ID).items()):
-            _say(f"  {task_id:<28} {state}")
-        if code != 0:
-            _say(f"\n✗ the DAG run failed; its log: {dag_run.log_path}")
+        _show_task_states(stack, dag_run, code)
         return code
 
 
@@ -105,11 +110,7 @@ def run_live_demo(dags_folder: Path, connection: str, reviewer_id: str, port: in
         dag_run = stack.start_dag_test(DAG_ID)
         code = dag_run.wait(timeout=timeout_s + 300)
         _say(f"  airflow dags test exited {code}")
-        _say("\n▶ Task states")
-        for task_id, state in sorted(stack.task_states(DAG_ID).items()):
-            _say(f"  {task_id:<28} {state}")
-        if code != 0:
-            _say(f"\n✗ the DAG run failed; its log: {dag_run.log_path}")
+        _show_task_states(stack, dag_run, code)
         return code
 
 
