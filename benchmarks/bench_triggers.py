@@ -54,34 +54,18 @@ VARIANT_LABELS = {"shared": "shared poller", "naive": "naive (1 query/trigger)"}
 
 
 def _naive_trigger_class() -> type:
-    from airflow_provider_instagram_hil.store import DecisionStore
-    from airflow_provider_instagram_hil.triggers.instagram import payload_from_state
-    from airflow_provider_instagram_hil.version_compat import BaseTrigger, TriggerEvent
+    from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger, payload_from_state
+    from airflow_provider_instagram_hil.version_compat import TriggerEvent
 
-    class NaivePollingTrigger(BaseTrigger):
-        """The baseline: one single-request query per trigger per interval (HITLTrigger's pattern)."""
+    class NaivePollingTrigger(InstagramDecisionTrigger):
+        """The baseline: one single-request query per trigger per interval (HITLTrigger's pattern).
 
-        def __init__(self, request_id: str, timeout_at: datetime, poll_interval: float, store_url: str):
-            super().__init__()
-            self.request_id = request_id
-            self.timeout_at = timeout_at
-            self.poll_interval = poll_interval
-            self.store_url = store_url
-
-        def serialize(self) -> tuple[str, dict[str, Any]]:
-            return (
-                f"{type(self).__module__}.{type(self).__qualname__}",
-                {
-                    "request_id": self.request_id,
-                    "timeout_at": self.timeout_at.isoformat(),
-                    "poll_interval": self.poll_interval,
-                    "store_url": self.store_url,
-                },
-            )
+        Same arguments, serialisation and log lines as the product's trigger; only the waiting differs.
+        """
 
         async def run(self) -> AsyncIterator[TriggerEvent]:
-            store = DecisionStore.for_url(self.store_url)
-            self.log.info("Waiting for a decision on request %s until %s", self.request_id, self.timeout_at)
+            store = self._store()
+            self.log.debug("Waiting for a decision on request %s until %s", self.request_id, self.timeout_at)
             while datetime.now(timezone.utc) < self.timeout_at:
                 states = await asyncio.to_thread(store.get_states, [self.request_id], resolved_only=True)
                 state = states.get(self.request_id)
