@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_THREADS,
         help=f"worker threads (default {DEFAULT_THREADS})",
     )
+    webhook.add_argument(
+        "--no-replies",
+        action="store_true",
+        help="record decisions without replying to the reviewer in the chat (e.g. no route to Meta)",
+    )
     webhook.set_defaults(handler=_serve_webhook)
 
     store = commands.add_parser("store", help="manage the decision store")
@@ -86,7 +91,7 @@ def _serve_webhook(args: argparse.Namespace) -> int:
     from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_state
 
     try:
-        app = create_app()
+        app = create_app({"INSTAGRAM_HIL_SEND_REPLIES": False} if args.no_replies else None)
     except WebhookConfigError as exc:
         return _fail(exc, EXIT_CONFIG)
     _configure_logging()

@@ -299,11 +299,10 @@ def run(
                 "AIRFLOW_CONN_INSTAGRAM_DEFAULT": conn,
                 "AIRFLOW__INSTAGRAM_HIL__STORE_URL": stores[key].url,
             }
-            if key.endswith(NO_REPLIES):
-                argv = [sys.executable, "-m", "benchmarks.webhook_server"]
-            else:
-                argv = [sys.executable, "-m", "airflow_provider_instagram_hil.cli", "webhook"]
+            argv = [sys.executable, "-m", "airflow_provider_instagram_hil.cli", "webhook"]
             argv += ["--host", "127.0.0.1", "--port", "0", "--threads", str(THREADS)]
+            if key.endswith(NO_REPLIES):
+                argv.append("--no-replies")
             proc, url = start_server(f"webhook-{key}", argv, WEBHOOK_READY, workdir, server_env)
             return Server(key, proc, url, workdir / f"bodies-{key}.jsonl", key.removesuffix(NO_REPLIES))
 
@@ -407,7 +406,7 @@ def run(
             "backends": backends,
             "replies": "on: the connection's host is the sandbox Graph API, in its own process (Nagle off)",
             "server_command": f"python -m airflow_provider_instagram_hil.cli webhook --threads {THREADS}",
-            "replies_off_server": "benchmarks.webhook_server: same app and waitress settings, replies off",
+            "replies_off_server": f"the same command with --no-replies --threads {THREADS}",
             "ceiling": f"benchmarks.bare_server: waitress + Flask, {THREADS} threads, "
             "reads the body, answers 200",
         },

@@ -315,3 +315,27 @@ class TestStoreCommands:
         assert main(["store", "init"]) == 0
 
         assert sqlite_url in capsys.readouterr().out
+
+
+class TestNoReplies:
+    @pytest.mark.parametrize(
+        ("flags", "expected"),
+        [
+            pytest.param([], None, id="replies-on-by-default"),
+            pytest.param(["--no-replies"], {"INSTAGRAM_HIL_SEND_REPLIES": False}, id="no-replies"),
+        ],
+    )
+    def test_flag_reaches_the_app_factory(self, flags, expected, monkeypatch, capsys):
+        from airflow_provider_instagram_hil import webhook
+        from airflow_provider_instagram_hil.webhook import WebhookConfigError
+
+        seen = []
+
+        def refusing_factory(test_config=None):
+            seen.append(test_config)
+            raise WebhookConfigError("stop here: this test only checks the factory's arguments")
+
+        monkeypatch.setattr(webhook, "create_app", refusing_factory)
+        assert main(["webhook", "--port", "0", *flags]) == 2
+        assert seen == [expected]
+        assert "stop here" in capsys.readouterr().err
