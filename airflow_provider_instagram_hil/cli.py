@@ -1,4 +1,4 @@
-"""The ``instagram-hil`` command: serve the webhook, create and check the decision store.
+"""The ``instagram-hil`` command: serve the webhook; look after the decision store (``store_cli``).
 
 Exit codes: 0 success, 1 a failure at run time (store unreachable, integrity problems), 2 a configuration
 error (missing app secret, foreign or newer store schema) or bad usage.
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
+from airflow_provider_instagram_hil import store_cli
 from airflow_provider_instagram_hil.exceptions import SchemaVersionError, StoreUnavailableError
 
 log = logging.getLogger("airflow_provider_instagram_hil.cli")
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``instagram-hil``."""
     parser = argparse.ArgumentParser(
         prog="instagram-hil",
-        description="Instagram human-in-the-loop for Airflow: the webhook and the decision store.",
+        description="Instagram human-in-the-loop for Airflow: the webhook, the store and its requests.",
         epilog="Settings come from Airflow: [instagram_hil] store_url and conn_id, and that connection's "
         "extra (app_secret, verify_token). Exit codes: 1 run-time failure, 2 configuration error.",
     )
@@ -58,15 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     webhook.set_defaults(handler=_serve_webhook)
 
-    store = commands.add_parser("store", help="manage the decision store")
-    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
-    for name, handler, help_text in (
-        ("init", _store_init, "create the tables, or check that existing ones are usable"),
-        ("check", _store_check, "report rows that break the store's invariants (exit 1 if any)"),
-    ):
-        action = store_commands.add_parser(name, help=help_text)
-        action.add_argument("--url", help="SQLAlchemy URL (default: [instagram_hil] store_url)")
-        action.set_defaults(handler=handler)
+    store_cli.add_commands(commands)
     return parser
 
 
@@ -150,50 +143,6 @@ def _configure_logging() -> None:
     package = logging.getLogger("airflow_provider_instagram_hil")
     if package.getEffectiveLevel() > logging.INFO:
         package.setLevel(logging.INFO)
-
-
-# -- store ------------------------------------------------------------------------------------------------
-
-
-def _store_init(args: argparse.Namespace) -> int:
-    from airflow_provider_instagram_hil.store import DecisionStore
-    from airflow_provider_instagram_hil.store.schema import SCHEMA_VERSION
-
-    store = DecisionStore(_store_url(args))
-    try:
-        store.ensure_schema()
-        print(f"Decision store ready: {store.display_url} (schema {SCHEMA_VERSION})")
-    finally:
-        store.dispose()
-    return EXIT_OK
-
-
-def _store_check(args: argparse.Namespace) -> int:
-    from airflow_provider_instagram_hil.store import DecisionStore
-
-    store = DecisionStore(_store_url(args), create=False)
-    try:
-        problems = store.integrity_problems()
-        counts = store.count_by_status()
-    finally:
-        store.dispose()
-    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "no requests"
-    print(f"Decision store {store.display_url}: {summary}")
-    for problem in problems:
-        print(f"problem: {problem}")
-    if problems:
-        print(f"{len(problems)} integrity problem(s) found", file=sys.stderr)
-        return EXIT_FAILURE
-    print("No integrity problems")
-    return EXIT_OK
-
-
-def _store_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url)
-    from airflow_provider_instagram_hil.config import get_store_url
-
-    return get_store_url()
 
 
 # -- helpers ----------------------------------------------------------------------------------------------

@@ -165,15 +165,17 @@ def _check_store(
     from sqlalchemy import select
 
     from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus
-    from airflow_provider_instagram_hil.store.schema import requests
+    from airflow_provider_instagram_hil.store.schema import requests, responses
 
     store = DecisionStore(url)
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(
-                select(requests.c.request_id, requests.c.status, requests.c.decision_mid)
+                select(requests.c.request_id, requests.c.status, responses.c.mid.label("decision_mid")).join(
+                    responses, responses.c.request_id == requests.c.request_id, isouter=True
+                )
             ).all()
-        problems = store.integrity_problems()
+        problems = store.maintenance.integrity_problems()
     finally:
         store.dispose()
     index_of = {request_id: index for index, request_id in enumerate(request_ids)}

@@ -98,7 +98,8 @@ def register_pending(
     """
     from sqlalchemy import insert
 
-    from airflow_provider_instagram_hil.store import RequestStatus, new_request_id
+    from airflow_provider_instagram_hil.store import Delivery, RequestStatus, new_request_id
+    from airflow_provider_instagram_hil.store.schema import recipients as recipient_rows
     from airflow_provider_instagram_hil.store.schema import requests
 
     store.ensure_schema()  # type: ignore[attr-defined]
@@ -112,10 +113,12 @@ def register_pending(
             "task_id": "approve",
             "map_index": index,
             "try_number": 1,
-            "channel": "instagram",
-            "recipients": json.dumps(list(recipients)),
+            "source": "operator",
             "options": json.dumps(list(options)),
+            "reject_options": "[]",
             "default_option": None,
+            "policy": "first",
+            "veto": False,
             "created_at": now,
             "expires_at": now + expires_in,
             "status": RequestStatus.PENDING.value,
@@ -123,8 +126,21 @@ def register_pending(
         }
         for index in range(count)
     ]
+    asked = [
+        {
+            "request_id": row["request_id"],
+            "channel": "instagram",
+            "recipient_id": recipient,
+            "role": "reviewer",
+            "delivery": Delivery.SENT.value,
+        }
+        for row in rows
+        for recipient in recipients
+    ]
     engine = store.engine  # type: ignore[attr-defined]
     with engine.begin() as conn:
         for start in range(0, len(rows), INSERT_BATCH):
             conn.execute(insert(requests), rows[start : start + INSERT_BATCH])
+        for start in range(0, len(asked), INSERT_BATCH):
+            conn.execute(insert(recipient_rows), asked[start : start + INSERT_BATCH])
     return [str(row["request_id"]) for row in rows]

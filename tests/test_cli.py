@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import update
 
 from airflow_provider_instagram_hil.cli import main
-from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.store import DecisionStore, OutboxMessage, RecipientSpec, RequestStatus
 from airflow_provider_instagram_hil.store.schema import requests
 
 APP_SECRET = "cli-test-app-secret-5e2b"
@@ -263,7 +263,7 @@ class TestUsage:
 class TestStoreCommands:
     def test_init_then_check(self, sqlite_url, capsys):
         assert main(["store", "init", "--url", sqlite_url]) == 0
-        assert f"Decision store ready: {sqlite_url} (schema 1)" in capsys.readouterr().out
+        assert f"Decision store ready: {sqlite_url} (schema 2)" in capsys.readouterr().out
 
         assert main(["store", "check", "--url", sqlite_url]) == 0
         out = capsys.readouterr().out
@@ -293,7 +293,7 @@ class TestStoreCommands:
 
         captured = capsys.readouterr()
         assert f"problem: {request_id}: pending but carries a chosen option" in captured.out
-        assert "1 integrity problem(s) found" in captured.err
+        assert "1 problem(s) found" in captured.err
 
     def test_check_does_not_create_a_store(self, sqlite_url, capsys):
         assert main(["store", "check", "--url", sqlite_url]) == 2
@@ -339,3 +339,133 @@ class TestNoReplies:
         assert main(["webhook", "--port", "0", *flags]) == 2
         assert seen == [expected]
         assert "stop here" in capsys.readouterr().err
+
+
+class TestRequestCommands:
+    """``instagram-hil requests list|show|prune`` and the overdue report of ``store check``."""
+
+    @pytest.fixture
+    def history(self, store):
+        """A decided request (with a reply), a cancelled one, and one pending long past its deadline."""
+        now = datetime.now(timezone.utc)
+        decided, _ = store.register_request(
+            dag_id="payouts",
+            run_id="run-1",
+            task_id="approve",
+            recipients=[RecipientSpec(REVIEWER, name="alice")],
+            options=["Approve", "Reject"],
+            reject_options=["Reject"],
+            subject="Pay out 1,200 EUR?",
+            expires_at=now + timedelta(hours=1),
+            now=now - timedelta(days=40),
+        )
+        store.mark_prompt_sent(decided.request_id, REVIEWER, "m_prompt")
+        store.record_decision(
+            decided.request_id,
+            option="Reject",
+            responder_id=REVIEWER,
+            mid="m_tap",
+            reason="numbers look wrong",
+            messages=lambda r: [
+                OutboxMessage(
+                    "instagram", REVIEWER, "✅ Recorded: Reject. Thank you.", request_id=decided.request_id
+                )
+            ],
+        )
+        cancelled, _ = store.register_request(
+            dag_id="reports",
+            run_id="run-2",
+            task_id="approve",
+            recipients=[REVIEWER],
+            options=["Approve", "Reject"],
+            expires_at=now + timedelta(hours=1),
+            now=now - timedelta(days=2),
+        )
+        store.cancel_request(cancelled.request_id, "the task was cleared")
+        orphan, _ = store.register_request(
+            dag_id="reports",
+            run_id="run-3",
+            task_id="approve",
+            recipients=[REVIEWER],
+            options=["Approve", "Reject"],
+            expires_at=now - timedelta(hours=3),
+            now=now - timedelta(hours=4),
+        )
+        return {"decided": decided, "cancelled": cancelled, "orphan": orphan}
+
+    def test_list_with_filters(self, store, store_url, history, capsys):
+        assert main(["requests", "list", "--url", store_url]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 4  # a header and the three requests, newest first
+        assert [line.split()[0] for line in lines[1:]] == [
+            history[name].request_id for name in ("orphan", "cancelled", "decided")
+        ]
+        assert "rejected" not in lines[3]
+        assert "Reject" in lines[3]
+
+        assert (
+            main(["requests", "list", "--url", store_url, "--dag-id", "reports", "--status", "cancelled"])
+            == 0
+        )
+        out = capsys.readouterr().out
+        assert history["cancelled"].request_id in out
+        assert history["orphan"].request_id not in out
+
+        assert main(["requests", "list", "--url", store_url, "--older-than", "30d", "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert [row["request_id"] for row in listed] == [history["decided"].request_id]
+        assert listed[0]["status"] == "decided"
+        assert listed[0]["responses"] == 1
+
+    def test_show_prints_the_audit_trail(self, store, store_url, history, capsys):
+        assert main(["requests", "show", history["decided"].request_id, "--url", store_url]) == 0
+
+        out = capsys.readouterr().out
+        assert "task        payouts.approve, run run-1, try 1 (operator)" in out
+        assert "subject     Pay out 1,200 EUR?" in out
+        assert "status      decided: Reject by alice at" in out
+        assert "instagram alice                reviewer   prompted" in out
+        assert 'alice chose Reject "numbers look wrong" (instagram, event m_tap)' in out
+        assert (
+            f"reply to {REVIEWER} on instagram: pending, 0 attempt(s): '✅ Recorded: Reject. Thank you.'"
+            in out
+        )
+
+    def test_show_json_and_unknown(self, store, store_url, history, capsys):
+        assert main(["requests", "show", history["cancelled"].request_id, "--url", store_url, "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["request"]["status"] == "cancelled"
+        assert shown["request"]["closed_reason"] == "the task was cleared"
+        assert shown["request"]["policy"] == {"kind": "first", "min_approvals": None, "veto": False}
+
+        assert main(["requests", "show", "0" * 32, "--url", store_url]) == 1
+        assert "no request" in capsys.readouterr().err
+
+    def test_check_reports_a_request_nobody_closes(self, store, store_url, history, capsys):
+        assert main(["store", "check", "--url", store_url]) == 1
+
+        captured = capsys.readouterr()
+        assert f"problem: {history['orphan'].request_id}: pending 3 h 0 min past its deadline" in captured.out
+        assert "Outbox: 1 pending" in captured.out
+        assert "1 problem(s) found" in captured.err
+
+    def test_prune_keeps_pending_and_recent_requests(self, store, store_url, history, capsys):
+        assert main(["requests", "prune", "--older-than", "1d", "--batch-size", "1", "--url", store_url]) == 0
+
+        assert "Deleted 2 closed request(s)" in capsys.readouterr().out
+        left = [row.request_id for row in store.maintenance.list_requests()]
+        assert left == [history["orphan"].request_id]
+        assert store.outbox.counts() == {}
+
+    @pytest.mark.parametrize("value", ["", "7", "3x", "1d 2h", "-1d"])
+    def test_bad_ages_are_refused(self, value, capsys):
+        with pytest.raises(SystemExit) as info:
+            main(["requests", "prune", f"--older-than={value}"])
+
+        assert info.value.code == 2
+        assert "is not an age" in capsys.readouterr().err
+
+    def test_prune_needs_an_age(self, capsys):
+        with pytest.raises(SystemExit):
+            main(["requests", "prune"])
+        assert "--older-than" in capsys.readouterr().err

@@ -10,15 +10,29 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from sqlalchemy.engine import make_url
 
 from airflow_provider_instagram_hil import config
-from airflow_provider_instagram_hil.exceptions import DecisionStoreError, MessagingWindowClosedError
+from airflow_provider_instagram_hil.exceptions import (
+    DecisionStoreError,
+    InstagramHilError,
+    MessagingWindowClosedError,
+)
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY, InstagramConversationLink
 from airflow_provider_instagram_hil.messages import quick_replies_for, validate_options
 from airflow_provider_instagram_hil.prompt import ReviewField, render_prompt
-from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.store import (
+    ApprovalRequest,
+    DecisionPolicy,
+    DecisionStore,
+    Delivery,
+    PolicyKind,
+    RecipientRole,
+    RecipientSpec,
+    RequestStatus,
+)
 from airflow_provider_instagram_hil.triggers.instagram import (
     DecisionEventPayload,
     InstagramDecisionTrigger,
+    ResponsePayload,
     payload_from_state,
 )
 from airflow_provider_instagram_hil.version_compat import (
@@ -40,6 +54,8 @@ DEFAULT_RESPONSE_TIMEOUT = timedelta(hours=24)
 #: Extra time the scheduler grants past the deadline: the trigger ends the wait itself; this only
 #: catches a triggerer that died (it outlasts the trigger's own retries against a failing store).
 DEFERRAL_GRACE = timedelta(minutes=10)
+#: The subject is kept with the request (reminders and notices quote it); never the fields.
+MAX_SUBJECT_CHARS = 500
 
 
 class ApprovalResult(TypedDict):
@@ -51,6 +67,7 @@ class ApprovalResult(TypedDict):
     responded_by: str | None
     responded_at: str | None
     timed_out: bool
+    responses: list[ResponsePayload]
 
 
 class InstagramApprovalOperator(BaseOperator, SkipMixin):
@@ -64,8 +81,9 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
 
     Meta only delivers the prompt if the reviewer messaged the account within the last 24 hours.
 
-    :param recipient_id: the reviewer's Instagram-scoped ID (IGSID), or a list of them: each gets the
-        prompt and the first answer wins. (templated)
+    :param recipient_id: the reviewer's Instagram-scoped ID (IGSID), a list of them, or a mapping of
+        names to IGSIDs (``{"alice": "6200..."}``; messages then say "answered by alice"). Each gets the
+        prompt; ``decision_policy`` says whose answers decide. (templated)
     :param subject: the first line of the prompt; never shortened. (templated)
     :param fields: what the reviewer should see: :class:`~airflow_provider_instagram_hil.prompt.ReviewField`
         objects (``display`` plain, masked or concealed), or a mapping of label to value (all plain).
@@ -75,6 +93,11 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
     :param response_timeout: how long to wait for the answer (default 24 hours).
     :param default_option: the option recorded when nobody answers in time; None fails the task.
     :param fail_on_reject: fail the task on a rejection instead of skipping downstream tasks.
+    :param decision_policy: ``"first"`` (the first answer decides, default), ``"all"`` (every reviewer
+        must approve; one rejection rejects) or ``"quorum"`` (``min_approvals`` approvals decide; it is
+        rejected once that many can no longer be reached).
+    :param min_approvals: approvals a ``"quorum"`` needs.
+    :param veto_on_reject: with ``"quorum"``, any rejection rejects at once.
     :param instagram_conn_id: the connection that sends the DM.
     :param poll_interval: seconds between two reads of the decision store; None reads
         ``[instagram_hil] poll_interval``.
@@ -98,14 +121,17 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
         response_timeout: timedelta = DEFAULT_RESPONSE_TIMEOUT,
         default_option: str | None = None,
         fail_on_reject: bool = False,
+        decision_policy: str = "first",
+        min_approvals: int | None = None,
+        veto_on_reject: bool = False,
         instagram_conn_id: str = InstagramHook.default_conn_name,
         poll_interval: float | None = None,
         store_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(recipient_id, (str, list, tuple)):
-            _check_recipients(recipient_id)  # an XComArg or other resolvable is checked once rendered
+        if isinstance(recipient_id, (str, list, tuple, Mapping)):
+            _recipient_specs(recipient_id)  # an XComArg or other resolvable is checked once rendered
         self.recipient_id = recipient_id
         if not isinstance(subject, str) or not subject.strip():
             raise ValueError(f"subject must be a non-empty string, got {subject!r}")
@@ -127,6 +153,10 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
             raise ValueError(f"default_option {default_option!r} is not one of the options {self.options}")
         self.default_option = default_option
         self.fail_on_reject = fail_on_reject
+        self.policy = DecisionPolicy.build(decision_policy, min_approvals, veto_on_reject)
+        self.policy.check_options(self.options, self.reject_options)
+        if isinstance(recipient_id, (str, list, tuple, Mapping)):
+            self.policy.check_recipients(len(_recipient_specs(recipient_id)))
         self.instagram_conn_id = instagram_conn_id
         if poll_interval is not None and not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
@@ -162,7 +192,7 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
     def execute(self, context: Context) -> Any:
         """Register the request, send the prompt once per task try, and defer until it is answered."""
         ti = context["ti"]
-        recipients = _check_recipients(self.recipient_id, rendered=True)
+        recipients = _recipient_specs(self.recipient_id, rendered=True)
         text = render_prompt(self.subject, _as_review_fields(self.fields), self.options)
         store = DecisionStore.for_url(self.store_url or config.get_store_url())
         request, created = store.register_request(
@@ -175,12 +205,16 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
             options=self.options,
             expires_at=_utcnow() + self.response_timeout,
             default_option=self.default_option,
+            reject_options=self.reject_options,
+            policy=self.policy,
+            subject=self.subject.strip()[:MAX_SUBJECT_CHARS],
         )
         self.log.info(
-            "Approval request %s (%s) for recipient(s) %s",
+            "Approval request %s (%s, %s) for recipient(s) %s",
             request.request_id,
             "new" if created else "existing for this try",
-            ", ".join(request.recipients),
+            self.policy.describe(),
+            ", ".join(r.label for r in request.recipients),
         )
         # The "Instagram request" extra link reads it; pushed before deferring so it shows while waiting.
         ti.xcom_push(key=REQUEST_ID_XCOM_KEY, value=request.request_id)
@@ -189,10 +223,7 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
                 "Request %s is already %s; resuming at once", request.request_id, request.status.value
             )
             return self.execute_complete(context, payload_from_state(request.state))
-        if request.prompt_message_id is None:
-            self._send_prompt(store, request, text)
-        else:
-            self.log.info("Prompt of request %s was already sent; not sending it again", request.request_id)
+        self._send_prompt(store, request, text)
         remaining = max(request.expires_at - _utcnow(), timedelta(0))
         self.defer(
             trigger=InstagramDecisionTrigger(
@@ -206,38 +237,64 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
         )
 
     def _send_prompt(self, store: DecisionStore, request: ApprovalRequest, text: str) -> None:
-        """DM every recipient; go on if at least one got it, else cancel the request and raise."""
+        """DM every recipient not prompted yet in this try; cancel the request and raise when too few of
+        them have the prompt for the policy ever to be met."""
         replies = quick_replies_for(request.request_id, list(request.options))
-        message_ids: list[str] = []
+        prompted = sum(r.delivery is Delivery.SENT for r in request.recipients)
         failures: list[tuple[str, Exception]] = []
         for recipient in request.recipients:
+            if recipient.delivery is Delivery.SENT:
+                self.log.info(
+                    "Recipient %s already has the prompt of request %s", recipient.label, request.request_id
+                )
+                continue
             try:
-                sent = self.hook.send_message(recipient, text, replies)
+                sent = self.hook.send_message(recipient.recipient_id, text, replies)
             except Exception as exc:
                 self.log.warning(
                     "Could not send the prompt of request %s to recipient %s: %s",
                     request.request_id,
-                    recipient,
+                    recipient.label,
                     type(exc).__name__,
                 )
-                failures.append((recipient, exc))
+                failures.append((recipient.label, exc))
+                self._record_failure(store, request, recipient.recipient_id, exc)
                 continue
-            message_ids.append(str(sent.get("message_id") or ""))
-            self.log.info("Sent the prompt of request %s to recipient %s", request.request_id, recipient)
-        if not message_ids:
-            self._cancel(store, request)
-            closed = [(who, exc) for who, exc in failures if isinstance(exc, MessagingWindowClosedError)]
-            if len(closed) == len(failures):
-                who = ", ".join(recipient for recipient, _ in closed)
-                raise AirflowFailException(
-                    f"Could not send the approval prompt to {who}: {closed[0][1]}"
-                ) from closed[0][1]
-            raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
+            store.mark_prompt_sent(
+                request.request_id, recipient.recipient_id, str(sent.get("message_id") or "")
+            )
+            prompted += 1
+            self.log.info(
+                "Sent the prompt of request %s to recipient %s", request.request_id, recipient.label
+            )
+        needed = _prompts_needed(request)
+        if prompted >= needed:
+            return
+        self._cancel(store, request)
+        if prompted:  # some got it, but the policy needs more of them
+            raise AirflowFailException(
+                f"Only {prompted} of {len(request.recipients)} reviewers got the prompt of request "
+                f"{request.request_id}; decision policy {self.policy.describe()} needs {needed}. Could not "
+                f"reach {', '.join(who for who, _ in failures)}: {failures[0][1]}"
+            ) from failures[0][1]
+        closed = [(who, exc) for who, exc in failures if isinstance(exc, MessagingWindowClosedError)]
+        if len(closed) == len(failures):
+            who = ", ".join(recipient for recipient, _ in closed)
+            raise AirflowFailException(
+                f"Could not send the approval prompt to {who}: {closed[0][1]}"
+            ) from closed[0][1]
+        raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
+
+    def _record_failure(
+        self, store: DecisionStore, request: ApprovalRequest, recipient_id: str, exc: Exception
+    ) -> None:
+        error = f"{type(exc).__name__}: {exc}" if isinstance(exc, InstagramHilError) else type(exc).__name__
         try:
-            store.mark_prompt_sent(request.request_id, message_ids[0])
-        except Exception:
-            self._cancel(store, request)
-            raise
+            store.mark_prompt_failed(request.request_id, recipient_id, error)
+        except DecisionStoreError as store_error:
+            self.log.warning(
+                "Could not record the failed prompt of request %s: %s", request.request_id, store_error
+            )
 
     def _cancel(self, store: DecisionStore, request: ApprovalRequest) -> None:
         try:
@@ -268,6 +325,7 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
             responded_by=event.get("responded_by"),
             responded_at=event.get("responded_at"),
             timed_out=bool(event.get("timed_out")),
+            responses=list(event.get("responses") or []),
         )
         who = "the timeout default" if result["timed_out"] else f"recipient {result['responded_by']}"
         self.log.info("Request %s: %r chosen by %s", request_id, chosen, who)
@@ -303,7 +361,8 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
                 f"{self.response_timeout}. Set default_option to go on automatically at the timeout."
             )
         return (
-            f"No answer to approval request {request_id} from recipient {', '.join(request.recipients)}: "
+            f"No answer to approval request {request_id} from recipient "
+            f"{', '.join(r.label for r in request.recipients)}: "
             f"prompted at {request.created_at.isoformat()}, timed out at {request.expires_at.isoformat()} "
             f"(response_timeout {self.response_timeout}). Set default_option to go on "
             f"automatically at the timeout."
@@ -314,13 +373,43 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _check_recipients(value: str | Sequence[str], *, rendered: bool = False) -> list[str]:
-    """Normalise ``recipient_id`` to a list of non-empty strings, or raise ``ValueError`` naming it."""
-    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
-    if not items or not all(isinstance(item, str) and item.strip() for item in items):
+def _recipient_specs(value: object, *, rendered: bool = False) -> list[RecipientSpec]:
+    """Normalise ``recipient_id`` (an IGSID, a list, or names to IGSIDs) or raise ``ValueError`` naming it."""
+    if isinstance(value, Mapping):
+        pairs = [(name, item) for name, item in value.items()]
+    elif isinstance(value, str):
+        pairs = [(None, value)]
+    elif isinstance(value, Sequence):
+        pairs = [(None, item) for item in value]
+    else:
+        pairs = []
+    ok = bool(pairs) and all(
+        isinstance(item, str) and item.strip() and (name is None or (isinstance(name, str) and name.strip()))
+        for name, item in pairs
+    )
+    if not ok:
         state = "rendered to" if rendered else "is"
-        raise ValueError(f"recipient_id {state} {value!r}; it must be an IGSID or a non-empty list of IGSIDs")
-    return [item.strip() for item in items]
+        raise ValueError(
+            f"recipient_id {state} {value!r}; it must be an IGSID, a non-empty list of IGSIDs, or a mapping "
+            "of names to IGSIDs"
+        )
+    ids = [str(item).strip() for _, item in pairs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"recipient_id lists the same IGSID twice: {value!r}")
+    return [
+        RecipientSpec(rid, "instagram", name.strip() if name else None)
+        for (name, _), rid in zip(pairs, ids, strict=True)
+    ]
+
+
+def _prompts_needed(request: ApprovalRequest) -> int:
+    """How many reviewers must have the prompt for the request's policy to be reachable at all."""
+    reviewers = sum(r.role is RecipientRole.REVIEWER for r in request.recipients)
+    if request.policy.kind is PolicyKind.ALL:
+        return reviewers
+    if request.policy.kind is PolicyKind.QUORUM:
+        return request.policy.min_approvals or 1
+    return 1
 
 
 def _as_review_fields(fields: Sequence[ReviewField] | Mapping[str, Any] | None) -> list[ReviewField]:

@@ -1,7 +1,7 @@
-"""The decision store: approval requests and their decisions, in pure SQLAlchemy Core.
+"""The decision store: approval requests, their recipients, responses and replies, in SQLAlchemy Core.
 
-It knows no channel, no HTTP and no Airflow task: the webhook writes decisions into it, the
-trigger reads them back.
+It knows no channel's API, no HTTP and no Airflow task: the webhook records responses into it, the
+trigger reads decisions back, and the webhook's outbox sender delivers the replies it queued.
 """
 
 from __future__ import annotations
@@ -9,18 +9,37 @@ from __future__ import annotations
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
+    Delivery,
+    OutboxItem,
+    OutboxMessage,
     Outcome,
+    Recipient,
+    RecipientRole,
+    RecipientSpec,
     RequestState,
     RequestStatus,
+    Response,
 )
-from airflow_provider_instagram_hil.store.store import DecisionStore, new_request_id
+from airflow_provider_instagram_hil.store.policy import DecisionPolicy, PolicyKind
+from airflow_provider_instagram_hil.store.rows import new_request_id
+from airflow_provider_instagram_hil.store.store import DecisionStore, MessageFactory
 
 __all__ = [
     "ApprovalRequest",
+    "DecisionPolicy",
     "DecisionResult",
     "DecisionStore",
+    "Delivery",
+    "MessageFactory",
+    "OutboxItem",
+    "OutboxMessage",
     "Outcome",
+    "PolicyKind",
+    "Recipient",
+    "RecipientRole",
+    "RecipientSpec",
     "RequestState",
     "RequestStatus",
+    "Response",
     "new_request_id",
 ]

@@ -1,23 +1,32 @@
-"""Rows of ``ighil_requests``: the keys they are stored under and the value types read from them."""
+"""How values are keyed in the store's rows, and rows read back into value types."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.engine import Row
 
-from airflow_provider_instagram_hil.store.models import ApprovalRequest, RequestState, RequestStatus
+from airflow_provider_instagram_hil.store.models import (
+    ApprovalRequest,
+    Delivery,
+    Recipient,
+    RecipientRole,
+    RequestState,
+    RequestStatus,
+    Response,
+)
+from airflow_provider_instagram_hil.store.policy import DecisionPolicy, PolicyKind
+from airflow_provider_instagram_hil.store.schema import MAX_MID_CHARS, MAX_REQUEST_ID_CHARS
 
 REQUEST_ID_BYTES = 16  # 128 bits from the OS's CSPRNG
-MAX_REQUEST_ID_CHARS = 64  # ighil_requests.request_id
-MAX_MID_CHARS = 255  # ighil_requests.decision_mid
 
 
 def new_request_id() -> str:
-    """Return a random, unguessable request id (128 bits, hex)."""
+    """Return a random, unguessable request id (128 bits, 32 lowercase hex digits)."""
     return secrets.token_hex(REQUEST_ID_BYTES)
 
 
@@ -26,8 +35,8 @@ def is_request_id(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_CHARS and value.isprintable()
 
 
-def decision_mid_key(mid: object) -> str | None:
-    """Return the event id as ``decision_mid`` holds it: as given, or hashed if too long or unprintable."""
+def mid_key(mid: object) -> str | None:
+    """The event id as the store keeps it: as given, or hashed when too long or unprintable."""
     if not isinstance(mid, str) or not mid:
         return None
     if len(mid) <= MAX_MID_CHARS and mid.isprintable():
@@ -44,7 +53,37 @@ def json_list(raw: str | None) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
-def state_from_row(row: Row) -> RequestState:
+def policy_from_row(row: Row) -> DecisionPolicy:
+    return DecisionPolicy(PolicyKind(row.policy), row.min_approvals, bool(row.veto))
+
+
+def recipient_from_row(row: Row) -> Recipient:
+    return Recipient(
+        channel=row.channel,
+        recipient_id=row.recipient_id,
+        name=row.name,
+        role=RecipientRole(row.role),
+        prompt_message_id=row.prompt_message_id,
+        prompted_at=row.prompted_at,
+        reminded_at=row.reminded_at,
+        delivery=Delivery(row.delivery),
+        delivery_error=row.delivery_error,
+    )
+
+
+def response_from_row(row: Row) -> Response:
+    return Response(
+        responder_id=row.responder_id,
+        channel=row.channel,
+        option=row.option,
+        reason=row.reason,
+        mid=row.mid,
+        received_at=row.received_at,
+        source=row.source,
+    )
+
+
+def state_from_row(row: Row, responses: Iterable[Response] = ()) -> RequestState:
     """Read a ``RequestState`` from a row holding at least the state columns."""
     return RequestState(
         request_id=row.request_id,
@@ -54,11 +93,15 @@ def state_from_row(row: Row) -> RequestState:
         responded_at=row.responded_at,
         timed_out=bool(row.timed_out),
         expires_at=row.expires_at,
+        closed_reason=row.closed_reason,
+        responses=tuple(responses),
     )
 
 
-def request_from_row(row: Row) -> ApprovalRequest:
-    """Read a whole ``ApprovalRequest`` from a row of ``ighil_requests``."""
+def request_from_rows(
+    row: Row, recipients: Iterable[Row] = (), responses: Iterable[Row] = ()
+) -> ApprovalRequest:
+    """Read a whole ``ApprovalRequest`` from its row and the rows of its recipients and responses."""
     return ApprovalRequest(
         request_id=row.request_id,
         dag_id=row.dag_id,
@@ -66,17 +109,20 @@ def request_from_row(row: Row) -> ApprovalRequest:
         task_id=row.task_id,
         map_index=row.map_index,
         try_number=row.try_number,
-        channel=row.channel,
-        recipients=tuple(json.loads(row.recipients)),
+        source=row.source,
+        subject=row.subject,
         options=tuple(json.loads(row.options)),
+        reject_options=tuple(json.loads(row.reject_options)),
         default_option=row.default_option,
+        policy=policy_from_row(row),
         created_at=row.created_at,
         expires_at=row.expires_at,
         status=RequestStatus(row.status),
-        prompt_message_id=row.prompt_message_id,
         chosen_option=row.chosen_option,
         responded_by=row.responded_by,
         responded_at=row.responded_at,
-        decision_mid=row.decision_mid,
         timed_out=bool(row.timed_out),
+        closed_reason=row.closed_reason,
+        recipients=tuple(recipient_from_row(r) for r in recipients),
+        responses=tuple(response_from_row(r) for r in responses),
     )

@@ -1,4 +1,9 @@
-"""Tables of the decision store, and the schema version they carry."""
+"""Tables of the decision store, and the schema version they carry.
+
+A request row holds the task instance it belongs to, its options, deadline, policy and outcome. Its
+recipients, their responses and the replies owed to them are rows of their own, so several reviewers,
+several channels and several answers per request need no JSON inside a column.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: Bump when the tables change, and add a step to ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+MAX_REQUEST_ID_CHARS = 64
+MAX_PARTY_ID_CHARS = 64
+"""Recipient and responder ids: IGSIDs, PSIDs, WhatsApp ids, Airflow user names."""
+MAX_MID_CHARS = 255
+MAX_OPTION_CHARS = 100
+MAX_REASON_CHARS = 500
+MAX_ERROR_CHARS = 255
 
 metadata = MetaData()
 
@@ -54,27 +67,92 @@ schema_version = Table(
 requests = Table(
     "ighil_requests",
     metadata,
-    Column("request_id", String(64), primary_key=True),
+    Column("request_id", String(MAX_REQUEST_ID_CHARS), primary_key=True),
     Column("dag_id", String(250), nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("task_id", String(250), nullable=False),
-    Column("map_index", Integer, nullable=False, default=-1),
-    Column("try_number", Integer, nullable=False, default=1),
-    Column("channel", String(32), nullable=False),
-    # JSON lists kept as text: portable across SQLite and PostgreSQL, read whole every time.
-    Column("recipients", Text, nullable=False),
+    Column("map_index", Integer, nullable=False),
+    Column("try_number", Integer, nullable=False),
+    # Who asked: this provider's operator, or Airflow's own HITL operator through a notifier.
+    Column("source", String(32), nullable=False),
+    # The prompt's first line, quoted by reminders and notices; never field values.
+    Column("subject", Text, nullable=True),
+    # Short JSON lists of option titles: read whole, never queried inside.
     Column("options", Text, nullable=False),
-    Column("default_option", String(100), nullable=True),
+    Column("reject_options", Text, nullable=False),
+    Column("default_option", String(MAX_OPTION_CHARS), nullable=True),
+    Column("policy", String(16), nullable=False),
+    Column("min_approvals", Integer, nullable=True),
+    Column("veto", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("prompt_message_id", String(255), nullable=True),
-    Column("chosen_option", String(100), nullable=True),
-    Column("responded_by", String(64), nullable=True),
+    # The outcome, once closed: the option, who closed it (None at the deadline) and when.
+    Column("chosen_option", String(MAX_OPTION_CHARS), nullable=True),
+    Column("responded_by", String(MAX_PARTY_ID_CHARS), nullable=True),
     Column("responded_at", UtcDateTime, nullable=True),
-    Column("decision_mid", String(255), nullable=True),
-    Column("timed_out", Boolean, nullable=False, default=False),
+    Column("timed_out", Boolean, nullable=False),
+    Column("closed_reason", String(MAX_ERROR_CHARS), nullable=True),
     UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="uq_ighil_requests_try"),
 )
-
 Index("ix_ighil_requests_status_expires", requests.c.status, requests.c.expires_at)
+
+recipients = Table(
+    "ighil_recipients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(MAX_REQUEST_ID_CHARS), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("recipient_id", String(MAX_PARTY_ID_CHARS), nullable=False),
+    # How messages address this person ("alice"); for Airflow's HITL, the Airflow user it maps to.
+    Column("name", String(MAX_PARTY_ID_CHARS), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("prompt_message_id", String(MAX_MID_CHARS), nullable=True),
+    Column("prompted_at", UtcDateTime, nullable=True),
+    Column("reminded_at", UtcDateTime, nullable=True),
+    Column("delivery", String(16), nullable=False),
+    Column("delivery_error", String(MAX_ERROR_CHARS), nullable=True),
+    UniqueConstraint("request_id", "channel", "recipient_id", name="uq_ighil_recipients_request"),
+)
+# "Which pending requests does this sender have on this channel?" starts here.
+Index("ix_ighil_recipients_sender", recipients.c.channel, recipients.c.recipient_id)
+
+responses = Table(
+    "ighil_responses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(MAX_REQUEST_ID_CHARS), nullable=False),
+    Column("responder_id", String(MAX_PARTY_ID_CHARS), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("option", String(MAX_OPTION_CHARS), nullable=False),
+    Column("reason", String(MAX_REASON_CHARS), nullable=True),
+    Column("mid", String(MAX_MID_CHARS), nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    UniqueConstraint("request_id", "responder_id", name="uq_ighil_responses_responder"),
+)
+
+outbox = Table(
+    "ighil_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(MAX_REQUEST_ID_CHARS), nullable=True),
+    Column("channel", String(32), nullable=False),
+    Column("recipient_id", String(MAX_PARTY_ID_CHARS), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # Due time: a failed attempt pushes it back; a claim holds the row until claimed_until.
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("message_id", String(MAX_MID_CHARS), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(MAX_ERROR_CHARS), nullable=True),
+)
+Index("ix_ighil_outbox_due", outbox.c.state, outbox.c.not_before)
+Index("ix_ighil_outbox_request", outbox.c.request_id)
+
+#: Child tables, keyed by ``request_id``; deleted together with their request.
+CHILD_TABLES = (recipients, responses, outbox)

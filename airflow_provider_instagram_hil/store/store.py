@@ -1,4 +1,4 @@
-"""DecisionStore: approval requests and the first decision on each, shared by webhook and triggerer."""
+"""DecisionStore: approval requests, their recipients and responses, shared by webhook and triggerer."""
 
 from __future__ import annotations
 
@@ -7,50 +7,51 @@ import json
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import String, any_, bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy import String, any_, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import ColumnElement, Select
 
 from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
-from airflow_provider_instagram_hil.store import bootstrap
+from airflow_provider_instagram_hil.store import bootstrap, decisions
+from airflow_provider_instagram_hil.store.decisions import MessageFactory
 from airflow_provider_instagram_hil.store.engine import build_engine, display_url
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
+    Delivery,
     Outcome,
+    RecipientSpec,
     RequestState,
     RequestStatus,
+    Response,
 )
+from airflow_provider_instagram_hil.store.policy import FIRST, DecisionPolicy
 from airflow_provider_instagram_hil.store.rows import (
-    MAX_MID_CHARS,
-    MAX_REQUEST_ID_CHARS,
-    REQUEST_ID_BYTES,
-    decision_mid_key,
     is_request_id,
-    json_list,
     new_request_id,
-    request_from_row,
+    response_from_row,
     state_from_row,
 )
-from airflow_provider_instagram_hil.store.schema import requests
+from airflow_provider_instagram_hil.store.schema import (
+    MAX_ERROR_CHARS,
+    MAX_PARTY_ID_CHARS,
+    recipients,
+    requests,
+    responses,
+)
 
-# The id constants and new_request_id() now live in store.rows; they stay importable from here.
-__all__ = [
-    "MAX_MID_CHARS",
-    "MAX_REQUEST_ID_CHARS",
-    "REQUEST_ID_BYTES",
-    "DecisionStore",
-    "new_request_id",
-    "utcnow",
-]
+if TYPE_CHECKING:
+    from airflow_provider_instagram_hil.store.maintenance import StoreMaintenance
+    from airflow_provider_instagram_hil.store.outbox import OutboxQueue
 
 T = TypeVar("T")
+
 
 _STATE_COLUMNS = (
     requests.c.request_id,
@@ -60,23 +61,16 @@ _STATE_COLUMNS = (
     requests.c.responded_at,
     requests.c.timed_out,
     requests.c.expires_at,
+    requests.c.closed_reason,
 )
-# Built once: constructing SQLAlchemy expressions per call was a third of the webhook's CPU per tap.
-_SELECT_REQUEST = select(requests).where(requests.c.request_id == bindparam("request_id"))
-_DECIDE = (
-    update(requests)
-    .where(
-        requests.c.request_id == bindparam("p_request_id"),
-        requests.c.status == RequestStatus.PENDING.value,
-        requests.c.expires_at > bindparam("p_now", type_=requests.c.expires_at.type),
-    )
-    .values(
-        status=RequestStatus.DECIDED.value,
-        chosen_option=bindparam("p_option"),
-        responded_by=bindparam("p_responder_id"),
-        responded_at=bindparam("p_now", type_=requests.c.responded_at.type),
-        decision_mid=bindparam("p_mid"),
-    )
+_RESPONSE_COLUMNS = (
+    responses.c.responder_id,
+    responses.c.channel,
+    responses.c.option,
+    responses.c.reason,
+    responses.c.mid,
+    responses.c.received_at,
+    responses.c.source,
 )
 
 
@@ -86,30 +80,30 @@ def _ids_query(dialect: str, resolved_only: bool) -> Select[Any]:
 
     A poller sends thousands of ids every tick; an expanded ``IN (?, ?, ...)`` costs the client far
     more CPU (rendering and binding each placeholder) than a JSON text (SQLite) or an array (PostgreSQL).
+    The responses come in the same statement (one row per response), so a tick stays one query.
     """
-    where: ColumnElement[bool]
-    if dialect == "sqlite":
-        ids: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
-        where = requests.c.request_id.in_(ids.scalar_subquery())
-    elif dialect == "postgresql":
-        where = requests.c.request_id == any_(bindparam("ids", type_=ARRAY(String)))
-    else:
-        where = requests.c.request_id.in_(bindparam("ids", expanding=True))
-    query = select(*_STATE_COLUMNS).where(where)
+    query = (
+        select(*_STATE_COLUMNS, *_RESPONSE_COLUMNS)
+        .select_from(requests.outerjoin(responses, responses.c.request_id == requests.c.request_id))
+        .where(_id_in(requests.c.request_id, dialect))
+        .order_by(responses.c.id)
+    )
     if resolved_only:
         query = query.where(requests.c.status != RequestStatus.PENDING.value)
     return query
 
 
+def _id_in(column: Any, dialect: str) -> ColumnElement[bool]:
+    if dialect == "sqlite":
+        ids: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
+        return column.in_(ids.scalar_subquery())
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(String)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
 def _ids_param(dialect: str, request_ids: list[str]) -> object:
     return json.dumps(request_ids) if dialect == "sqlite" else request_ids
-
-
-_STATUS_OUTCOME = {
-    RequestStatus.DECIDED: Outcome.ALREADY_DECIDED,
-    RequestStatus.EXPIRED: Outcome.EXPIRED,
-    RequestStatus.CANCELLED: Outcome.CANCELLED,
-}
 
 
 def utcnow() -> datetime:
@@ -117,10 +111,11 @@ def utcnow() -> datetime:
 
 
 class DecisionStore:
-    """Approval requests and their decisions in any SQLAlchemy database.
+    """Approval requests and their responses in any SQLAlchemy database.
 
-    Every state change is one conditional ``UPDATE ... WHERE status = 'pending'``, so the first
-    decision (or the expiry) wins and every later attempt learns what won instead.
+    Every change that can race (a response, the deadline, a cancellation) runs in one transaction that
+    first locks the request (``SELECT ... FOR UPDATE`` on PostgreSQL, the write lock on SQLite), so a
+    request closes exactly once and every later attempt learns what closed it.
 
     :param url: SQLAlchemy URL, e.g. ``sqlite:////opt/airflow/instagram_hil.db`` or ``postgresql://...``.
     :param create: create the tables when missing (default True).
@@ -153,7 +148,21 @@ class DecisionStore:
         """Close every pooled connection."""
         self.engine.dispose()
 
-    # -- schema -------------------------------------------------------------------------------------
+    @cached_property
+    def outbox(self) -> OutboxQueue:
+        """Messages owed to reviewers, sent by the webhook's outbox sender."""
+        from airflow_provider_instagram_hil.store.outbox import OutboxQueue
+
+        return OutboxQueue(self)
+
+    @cached_property
+    def maintenance(self) -> StoreMaintenance:
+        """Listing, auditing, checking and pruning requests."""
+        from airflow_provider_instagram_hil.store.maintenance import StoreMaintenance
+
+        return StoreMaintenance(self)
+
+    # -- schema and transactions ----------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
         """Create the tables if missing, migrate an older schema, refuse a newer or foreign one."""
@@ -169,22 +178,31 @@ class DecisionStore:
         try:
             return work()
         except SQLAlchemyError as exc:
-            raise StoreUnavailableError(
-                f"Decision store {self.display_url} is unavailable: {type(exc).__name__}"
-            ) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"Decision store {self.display_url} is unavailable: {type(exc).__name__}"
+        )
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
+    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        """One transaction; with ``write`` it takes SQLite's write lock first (PostgreSQL locks rows).
+
+        :raises StoreUnavailableError: the database failed; nothing was committed.
+        """
         self.ensure_schema()
         try:
             with self.engine.begin() as conn:
+                if write and conn.dialect.name == "sqlite":
+                    # pysqlite has not begun yet (it waits for the first DML): take the write lock now,
+                    # so a read-then-write cannot interleave with another process's.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreUnavailableError(
-                f"Decision store {self.display_url} is unavailable: {type(exc).__name__}"
-            ) from exc
+            raise self._unavailable(exc) from exc
 
-    # -- requests -----------------------------------------------------------------------------------
+    # -- requests -------------------------------------------------------------------------------------
 
     def register_request(
         self,
@@ -192,29 +210,39 @@ class DecisionStore:
         dag_id: str,
         run_id: str,
         task_id: str,
-        recipients: Sequence[str],
+        recipients: Sequence[str | RecipientSpec],
         options: Sequence[str],
         expires_at: datetime,
         map_index: int = -1,
         try_number: int = 1,
         default_option: str | None = None,
+        reject_options: Sequence[str] = (),
+        policy: DecisionPolicy = FIRST,
+        subject: str | None = None,
+        source: str = "operator",
         channel: str = "instagram",
         now: datetime | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """Create the pending request of one task try, or return the one it already has.
 
         Idempotent per (dag_id, run_id, task_id, map_index, try_number): a re-run of the same try gets
-        its existing request back (``created`` False) and must not prompt again if
-        ``prompt_message_id`` is set. A cancelled request of the same try is replaced.
+        its existing request back (``created`` False) and prompts only the recipients not yet prompted.
+        A cancelled request of the same try is replaced; pending requests of earlier tries of the same
+        task instance are superseded (their buttons then say so).
 
+        :param recipients: ids on ``channel``, or :class:`RecipientSpec` for other channels and names.
         :return: the request and whether this call created it.
         """
-        if not recipients:
-            raise ValueError("a request needs at least one recipient")
+        specs = _recipient_specs(recipients, channel)
         if expires_at.tzinfo is None:
             raise ValueError("expires_at must be a timezone-aware datetime")
         if default_option is not None and default_option not in options:
             raise ValueError(f"default_option {default_option!r} is not one of {list(options)!r}")
+        if not set(reject_options) <= set(options):
+            raise ValueError(f"reject_options {list(reject_options)!r} must be options of {list(options)!r}")
+        policy.check_options(options, reject_options)
+        policy.check_recipients(sum(spec.role.value == "reviewer" for spec in specs))
+        now = now or utcnow()
         key = {
             "dag_id": dag_id,
             "run_id": run_id,
@@ -222,71 +250,127 @@ class DecisionStore:
             "map_index": map_index,
             "try_number": try_number,
         }
-        row = {
-            **key,
-            "request_id": new_request_id(),
-            "channel": channel,
-            "recipients": json.dumps([str(r) for r in recipients]),
-            "options": json.dumps(list(options)),
-            "default_option": default_option,
-            "created_at": now or utcnow(),
-            "expires_at": expires_at,
-            "status": RequestStatus.PENDING.value,
-            "timed_out": False,
-        }
-        where_key = [requests.c[name] == value for name, value in key.items()]
-        with self._begin() as conn:
-            conn.execute(
-                delete(requests).where(*where_key, requests.c.status == RequestStatus.CANCELLED.value)
+        with self.transaction(write=True) as conn:
+            request_id = decisions.register(
+                conn,
+                key=key,
+                row={
+                    "request_id": new_request_id(),
+                    "source": source,
+                    "subject": subject,
+                    "options": json.dumps(list(options)),
+                    "reject_options": json.dumps(list(reject_options)),
+                    "default_option": default_option,
+                    "policy": policy.kind.value,
+                    "min_approvals": policy.min_approvals,
+                    "veto": policy.veto,
+                    "created_at": now,
+                    "expires_at": expires_at,
+                    "status": RequestStatus.PENDING.value,
+                    "timed_out": False,
+                },
+                specs=specs,
+                now=now,
             )
-            existing = conn.execute(select(requests).where(*where_key)).first()
-            if existing is not None:
-                return request_from_row(existing), False
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(requests).values(**row))
-            except IntegrityError:
-                existing = conn.execute(select(requests).where(*where_key)).one()
-                return request_from_row(existing), False
-        created = self.get_request(str(row["request_id"]))
-        assert created is not None
-        return created, True
+            created = request_id is not None
+            if request_id is None:
+                request_id = conn.execute(
+                    select(requests.c.request_id).where(*(requests.c[k] == v for k, v in key.items()))
+                ).scalar_one()
+            request = decisions.load_request(conn, request_id)
+        assert request is not None
+        return request, created
 
-    def mark_prompt_sent(self, request_id: str, message_id: str) -> None:
-        """Remember the Graph message id of the prompt, so a re-run of the try does not send it again."""
+    def mark_prompt_sent(
+        self,
+        request_id: str,
+        recipient_id: str,
+        message_id: str | None,
+        *,
+        channel: str = "instagram",
+        now: datetime | None = None,
+    ) -> None:
+        """Remember that ``recipient_id`` got the prompt, so a re-run of the try does not send it again."""
+        self._set_delivery(
+            request_id,
+            recipient_id,
+            channel,
+            prompt_message_id=message_id or None,
+            prompted_at=now or utcnow(),
+            delivery=Delivery.SENT.value,
+            delivery_error=None,
+        )
+
+    def mark_prompt_failed(
+        self, request_id: str, recipient_id: str, error: str, *, channel: str = "instagram"
+    ) -> None:
+        """Record why the prompt could not reach ``recipient_id`` (shown in the audit trail)."""
+        self._set_delivery(
+            request_id,
+            recipient_id,
+            channel,
+            delivery=Delivery.FAILED.value,
+            delivery_error=error[:MAX_ERROR_CHARS],
+        )
+
+    def set_delivery(
+        self, channel: str, message_id: str, delivery: Delivery, error: str | None = None
+    ) -> int:
+        """Record a delivery status callback (WhatsApp) for the prompt ``message_id``; return rows changed."""
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(recipients)
+                .where(recipients.c.channel == channel, recipients.c.prompt_message_id == message_id)
+                .values(delivery=delivery.value, delivery_error=(error or None) and error[:MAX_ERROR_CHARS])
+            )
+        return int(result.rowcount)
+
+    def _set_delivery(self, request_id: str, recipient_id: str, channel: str, **values: Any) -> None:
         if not is_request_id(request_id):
             return
-        with self._begin() as conn:
+        with self.transaction() as conn:
             conn.execute(
-                update(requests)
-                .where(requests.c.request_id == request_id)
-                .values(prompt_message_id=message_id)
+                update(recipients)
+                .where(
+                    recipients.c.request_id == request_id,
+                    recipients.c.channel == channel,
+                    recipients.c.recipient_id == str(recipient_id),
+                )
+                .values(**values)
             )
 
-    def cancel_request(self, request_id: str) -> bool:
-        """Cancel a pending request (e.g. its prompt could not be sent). Return whether it was pending."""
+    def cancel_request(
+        self, request_id: str, reason: str = "cancelled", *, now: datetime | None = None
+    ) -> bool:
+        """Cancel a pending request (its task was stopped, or no prompt could be sent).
+
+        :return: whether it was pending (and is now cancelled).
+        """
         if not is_request_id(request_id):
             return False
-        with self._begin() as conn:
+        with self.transaction(write=True) as conn:
             result = conn.execute(
                 update(requests)
                 .where(requests.c.request_id == request_id, requests.c.status == RequestStatus.PENDING.value)
-                .values(status=RequestStatus.CANCELLED.value)
+                .values(
+                    status=RequestStatus.CANCELLED.value,
+                    closed_reason=reason[:MAX_ERROR_CHARS],
+                    responded_at=now or utcnow(),
+                )
             )
         return result.rowcount == 1
 
     def get_request(self, request_id: str) -> ApprovalRequest | None:
-        """Return the whole request, or None when there is no such id."""
+        """Return the whole request with its recipients and responses, or None when there is no such id."""
         if not is_request_id(request_id):
             return None  # could never have been stored; PostgreSQL would reject a NUL byte as bad data
-        with self._begin() as conn:
-            row = conn.execute(_SELECT_REQUEST, {"request_id": request_id}).first()
-        return request_from_row(row) if row is not None else None
+        with self.transaction() as conn:
+            return decisions.load_request(conn, request_id)
 
     def get_states(
         self, request_ids: Collection[str], *, resolved_only: bool = False
     ) -> dict[str, RequestState]:
-        """Return the state of many requests in one query.
+        """Return the state of many requests, with their responses, in at most two queries.
 
         :param resolved_only: leave out requests still pending (what a poller needs).
         """
@@ -294,22 +378,35 @@ class DecisionStore:
         if not request_ids:
             return {}
         dialect = self.engine.dialect.name
-        query, ids = _ids_query(dialect, resolved_only), _ids_param(dialect, request_ids)
-        with self._begin() as conn:
-            rows = conn.execute(query, {"ids": ids}).all()
-        return {row.request_id: state_from_row(row) for row in rows}
-
-    def pending_expired_before(self, when: datetime, limit: int = 1000) -> list[str]:
-        """Ids of pending requests whose deadline is at or before ``when`` (for housekeeping)."""
-        with self._begin() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(
-                select(requests.c.request_id)
-                .where(requests.c.status == RequestStatus.PENDING.value, requests.c.expires_at <= when)
-                .limit(limit)
+                _ids_query(dialect, resolved_only), {"ids": _ids_param(dialect, request_ids)}
             ).all()
-        return [row.request_id for row in rows]
+        first: dict[str, Any] = {}
+        answers: dict[str, list[Response]] = {}
+        for row in rows:
+            first.setdefault(row.request_id, row)
+            if row.responder_id is not None:
+                answers.setdefault(row.request_id, []).append(response_from_row(row))
+        return {rid: state_from_row(row, answers.get(rid, ())) for rid, row in first.items()}
 
-    # -- decisions ----------------------------------------------------------------------------------
+    def pending_for_sender(self, channel: str, sender_id: str) -> list[ApprovalRequest]:
+        """The pending requests that ask ``sender_id`` on ``channel``, oldest first (one indexed query)."""
+        with self.transaction() as conn:
+            ids = conn.execute(
+                select(recipients.c.request_id)
+                .join(requests, requests.c.request_id == recipients.c.request_id)
+                .where(
+                    recipients.c.channel == channel,
+                    recipients.c.recipient_id == str(sender_id)[:MAX_PARTY_ID_CHARS],
+                    requests.c.status == RequestStatus.PENDING.value,
+                )
+                .order_by(requests.c.created_at)
+            ).scalars()
+            found = [decisions.load_request(conn, request_id) for request_id in ids]
+        return [request for request in found if request is not None]
+
+    # -- responses and the deadline -------------------------------------------------------------------
 
     def record_decision(
         self,
@@ -317,135 +414,59 @@ class DecisionStore:
         *,
         option: str,
         responder_id: str,
+        channel: str = "instagram",
         mid: str | None = None,
+        reason: str | None = None,
+        source: str | None = None,
         now: datetime | None = None,
+        messages: MessageFactory | None = None,
     ) -> DecisionResult:
-        """Record ``responder_id`` choosing ``option``, if the request still waits for it.
+        """Record ``responder_id`` choosing ``option`` and apply the request's policy.
 
-        Only a recipient of the request may decide, only with one of its options, only before
-        ``expires_at``. Of several concurrent calls exactly one gets ``Outcome.RECORDED``; a redelivery
-        of the recorded event (same ``mid``) gets ``Outcome.DUPLICATE``.
+        Only a recipient of the request, on the channel they were asked on, may respond, once, with one
+        of its options, before ``expires_at``. A redelivery of the recorded event (same ``mid``) gets
+        ``Outcome.DUPLICATE``. ``messages`` turns the result into replies that commit with it.
         """
-        now = now or utcnow()
-        mid = decision_mid_key(mid)
-        current = self.get_request(request_id)
-        if current is None:
+        if not is_request_id(request_id):
             return DecisionResult(Outcome.UNKNOWN_REQUEST, None)
-        if str(responder_id) not in current.recipients:
-            return DecisionResult(Outcome.NOT_ALLOWED, current)
-        if option not in current.options:
-            return DecisionResult(Outcome.INVALID_OPTION, current)
-        if current.status is RequestStatus.PENDING and now < current.expires_at:
-            with self._begin() as conn:
-                result = conn.execute(
-                    _DECIDE,
-                    {
-                        "p_request_id": request_id,
-                        "p_now": now,
-                        "p_option": option,
-                        "p_responder_id": str(responder_id),
-                        "p_mid": mid,
-                    },
-                )
-            if result.rowcount == 1:
-                # The conditional UPDATE changed exactly these columns: no need to read the row back.
-                decided = replace(
-                    current,
-                    status=RequestStatus.DECIDED,
-                    chosen_option=option,
-                    responded_by=str(responder_id),
-                    responded_at=now,
-                    decision_mid=mid,
-                )
-                return DecisionResult(Outcome.RECORDED, decided)
-            current = self.get_request(request_id) or current
-        return DecisionResult(_late_outcome(current, mid, now), current)
+        with self.transaction(write=True) as conn:
+            return decisions.record_response(
+                conn,
+                request_id=request_id,
+                option=option,
+                responder_id=str(responder_id),
+                channel=channel,
+                mid=mid,
+                reason=reason,
+                source=source or channel,
+                now=now or utcnow(),
+                messages=messages,
+            )
 
-    def expire_request(self, request_id: str, *, now: datetime | None = None) -> DecisionResult:
+    def expire_request(
+        self, request_id: str, *, now: datetime | None = None, messages: MessageFactory | None = None
+    ) -> DecisionResult:
         """Close a request at its deadline: record its default option, or mark it expired.
 
         Atomic against ``record_decision``: a tap at the same instant is either the decision (this
         returns ``ALREADY_DECIDED`` with it) or refused as late, never both.
         """
-        now = now or utcnow()
-        current = self.get_request(request_id)
-        if current is None:
+        if not is_request_id(request_id):
             return DecisionResult(Outcome.UNKNOWN_REQUEST, None)
-        if current.status is RequestStatus.PENDING:
-            values: dict[str, Any] = {"timed_out": True, "responded_at": now}
-            if current.default_option is not None:
-                values.update(status=RequestStatus.DECIDED.value, chosen_option=current.default_option)
-            else:
-                values["status"] = RequestStatus.EXPIRED.value
-            with self._begin() as conn:
-                result = conn.execute(
-                    update(requests)
-                    .where(
-                        requests.c.request_id == request_id, requests.c.status == RequestStatus.PENDING.value
-                    )
-                    .values(**values)
-                )
-            current = self.get_request(request_id) or current
-            if result.rowcount == 1:
-                return DecisionResult(Outcome.RECORDED, current)
-        return DecisionResult(_STATUS_OUTCOME.get(current.status, Outcome.ALREADY_DECIDED), current)
+        with self.transaction(write=True) as conn:
+            return decisions.expire(conn, request_id, now or utcnow(), messages)
 
-    # -- maintenance --------------------------------------------------------------------------------
 
-    def integrity_problems(self) -> list[str]:
-        """Check invariants every row must hold; return a description of each violation."""
-        problems: list[str] = []
-        with self._begin() as conn:
-            for row in conn.execute(select(requests)).all():
-                status = row.status
-                if status not in {s.value for s in RequestStatus}:
-                    problems.append(f"{row.request_id}: unknown status {status!r}")
-                decided = status == RequestStatus.DECIDED.value
-                if decided and row.chosen_option is None:
-                    problems.append(f"{row.request_id}: decided without an option")
-                options = json_list(row.options)
-                recipients = json_list(row.recipients)
-                if options is None:
-                    problems.append(f"{row.request_id}: options are not a JSON list")
-                if recipients is None:
-                    problems.append(f"{row.request_id}: recipients are not a JSON list")
-                if decided and options is not None and row.chosen_option not in options:
-                    problems.append(f"{row.request_id}: chosen option is not one of the options")
-                human = decided and not row.timed_out
-                if human and recipients is not None and row.responded_by not in recipients:
-                    problems.append(f"{row.request_id}: decided by someone who is not a recipient")
-                if not decided and row.chosen_option is not None:
-                    problems.append(f"{row.request_id}: {status} but carries a chosen option")
-            if conn.dialect.name == "sqlite":
-                verdict = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
-                if verdict != "ok":
-                    problems.append(f"sqlite integrity_check: {verdict}")
-        return problems
-
-    def count_by_status(self) -> dict[str, int]:
-        """Number of requests in each status."""
-        with self._begin() as conn:
-            rows = conn.execute(select(requests.c.status, func.count()).group_by(requests.c.status)).all()
-        return {status: count for status, count in rows}
-
-    def purge_resolved_before(self, cutoff: datetime) -> int:
-        """Delete requests that were resolved and created before ``cutoff``; return how many."""
-        with self._begin() as conn:
-            result = conn.execute(
-                delete(requests).where(
-                    requests.c.status != RequestStatus.PENDING.value, requests.c.created_at < cutoff
-                )
+def _recipient_specs(recipients: Sequence[str | RecipientSpec], channel: str) -> list[RecipientSpec]:
+    if isinstance(recipients, str) or not recipients:
+        raise ValueError("a request needs at least one recipient")
+    specs = [r if isinstance(r, RecipientSpec) else RecipientSpec(str(r), channel) for r in recipients]
+    keys = [(spec.channel, spec.recipient_id) for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a recipient may be listed only once per channel")
+    for spec in specs:
+        if not spec.recipient_id or len(spec.recipient_id) > MAX_PARTY_ID_CHARS:
+            raise ValueError(
+                f"recipient id {spec.recipient_id!r} must be 1 to {MAX_PARTY_ID_CHARS} characters"
             )
-        return result.rowcount
-
-
-def _late_outcome(current: ApprovalRequest, mid: str | None, now: datetime) -> Outcome:
-    if current.status is RequestStatus.DECIDED and mid is not None and current.decision_mid == mid:
-        return Outcome.DUPLICATE
-    if current.status is RequestStatus.DECIDED and current.timed_out:
-        # Closed at the deadline with the default option: for the reviewer the request expired.
-        return Outcome.EXPIRED
-    if current.status is RequestStatus.PENDING:
-        # Past its deadline, not yet closed by the trigger: late all the same.
-        return Outcome.EXPIRED if now >= current.expires_at else Outcome.ALREADY_DECIDED
-    return _STATUS_OUTCOME[current.status]
+    return specs

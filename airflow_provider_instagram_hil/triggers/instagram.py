@@ -30,11 +30,32 @@ EXPIRE_RETRY_SECONDS = 300.0
 EventStatus = Literal["decided", "timed_out", "error"]
 
 
+#: Why a request closed without a decision, as the task's error says it.
+_CLOSED_WITHOUT_DECISION = {
+    RequestStatus.CANCELLED: "the approval request was cancelled",
+    RequestStatus.SUPERSEDED: "the approval request was superseded by a newer try",
+    RequestStatus.PENDING: "the approval request is still pending",
+}
+#: Said in the store when a user action in Airflow stops the waiting task.
+STOPPED_IN_AIRFLOW = "the task was stopped in Airflow (cleared, or marked success or failed)"
+
+
+class ResponsePayload(TypedDict):
+    """One reviewer's answer, as the event and the XCom result list it."""
+
+    responder: str
+    channel: str
+    option: str
+    reason: str | None
+    received_at: str
+    source: str
+
+
 class DecisionEventPayload(TypedDict):
     """What the trigger hands back to ``InstagramApprovalOperator.execute_complete``.
 
     ``status`` is ``"timed_out"`` whenever the deadline closed the request; ``chosen_option`` then holds
-    the default option if one was applied, else None.
+    the default option if one was applied, else None. ``responses`` lists every answer, oldest first.
     """
 
     status: EventStatus
@@ -44,14 +65,14 @@ class DecisionEventPayload(TypedDict):
     responded_at: str | None
     timed_out: bool
     error: str | None
+    responses: list[ResponsePayload]
 
 
 def payload_from_state(state: RequestState) -> DecisionEventPayload:
     """Describe a resolved request as an event payload."""
-    if state.status is RequestStatus.CANCELLED:
-        return error_payload(state.request_id, "the approval request was cancelled")
-    if state.status is RequestStatus.PENDING:
-        return error_payload(state.request_id, "the approval request is still pending")
+    if state.status in _CLOSED_WITHOUT_DECISION:
+        why = f" ({state.closed_reason})" if state.closed_reason else ""
+        return error_payload(state.request_id, _CLOSED_WITHOUT_DECISION[state.status] + why)
     timed_out = state.timed_out or state.status is RequestStatus.EXPIRED
     return DecisionEventPayload(
         status="timed_out" if timed_out else "decided",
@@ -61,6 +82,17 @@ def payload_from_state(state: RequestState) -> DecisionEventPayload:
         responded_at=state.responded_at.isoformat() if state.responded_at else None,
         timed_out=timed_out,
         error=None,
+        responses=[
+            ResponsePayload(
+                responder=r.responder_id,
+                channel=r.channel,
+                option=r.option,
+                reason=r.reason,
+                received_at=r.received_at.isoformat(),
+                source=r.source,
+            )
+            for r in state.responses
+        ],
     )
 
 
@@ -74,6 +106,7 @@ def error_payload(request_id: str, error: str) -> DecisionEventPayload:
         responded_at=None,
         timed_out=False,
         error=error,
+        responses=[],
     )
 
 
@@ -175,6 +208,19 @@ class InstagramDecisionTrigger(BaseTrigger):
         if result.outcome is Outcome.UNKNOWN_REQUEST or result.request is None:
             return error_payload(self.request_id, "the approval request is not in the decision store")
         return payload_from_state(result.request.state)
+
+    async def on_kill(self) -> None:
+        """A user cleared the task or marked it success or failed: close its request, so a later tap is
+        told so instead of "Recorded". Airflow calls this only for such user actions, never when the
+        trigger merely moves to another triggerer."""
+        store = self._store()
+        try:
+            cancelled = await asyncio.to_thread(store.cancel_request, self.request_id, STOPPED_IN_AIRFLOW)
+        except DecisionStoreError as exc:
+            self.log.warning("Request %s: could not cancel it (%s)", self.request_id, exc)
+            return
+        if cancelled:
+            self.log.info("Request %s cancelled: %s", self.request_id, STOPPED_IN_AIRFLOW)
 
     async def cleanup(self) -> None:
         """Leave the shared poller (the trigger may be cancelled or moved to another triggerer)."""

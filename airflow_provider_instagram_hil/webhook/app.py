@@ -36,10 +36,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     Config keys (all prefixed ``INSTAGRAM_HIL_``): ``APP_SECRETS`` (list, or comma-separated string),
     ``VERIFY_TOKEN``, ``STORE_URL``, ``CONN_ID`` (connection that replies to reviewers),
-    ``SEND_REPLIES`` (default True), ``MAX_BODY_BYTES`` (default 1 MiB), ``REPLY_THREADS`` (default 4),
+    ``SEND_REPLIES`` (default True), ``MAX_BODY_BYTES`` (default 1 MiB), ``REPLY_THREADS`` (default 2),
     ``STATUS_PAGE`` (default True: serve ``GET /requests/<request_id>``),
-    ``REPLIER`` (a :class:`~airflow_provider_instagram_hil.webhook.replies.Replier` or a
-    ``send(recipient_id, text)`` callable, replacing the Instagram hook). Keys absent from
+    ``REPLY_SENDER`` (a ``send(channel, recipient_id, text) -> message id`` callable replacing the
+    Instagram hook), ``OUTBOX_POLL_INTERVAL`` (default 2 s: how often the outbox is read for replies
+    other processes queued). Keys absent from
     ``test_config`` are read from Airflow: the connection named by ``[instagram_hil] conn_id`` and
     ``[instagram_hil] store_url``. Shared state lives in ``app.extensions["instagram_hil"]``.
 
@@ -67,7 +68,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _missing_keys(config: Mapping[str, Any]) -> list[str]:
     """Keys to fetch from Airflow; the reply connection only when the hook will send the replies."""
     needed = ["APP_SECRETS", "VERIFY_TOKEN", "STORE_URL"]
-    if config.get(f"{CONFIG_PREFIX}SEND_REPLIES") and config.get(f"{CONFIG_PREFIX}REPLIER") is None:
+    if config.get(f"{CONFIG_PREFIX}SEND_REPLIES") and config.get(f"{CONFIG_PREFIX}REPLY_SENDER") is None:
         needed.append("CONN_ID")
     return [name for name in needed if CONFIG_PREFIX + name not in config]
 

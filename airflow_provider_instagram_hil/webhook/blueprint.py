@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError
 from airflow_provider_instagram_hil.store import Outcome
 from airflow_provider_instagram_hil.webhook.events import Ignored, PayloadError, parse_body
+from airflow_provider_instagram_hil.webhook.replies import reply_factory
 from airflow_provider_instagram_hil.webhook.signature import (
     SIGNATURE_HEADER,
     signature_matches,
@@ -78,7 +79,7 @@ def receive_events() -> ResponseReturnValue:
         log.warning("Refused a signed webhook delivery: %s", exc)
         return _error(400, str(exc))
 
-    recorded = 0
+    recorded = taps = 0
     for event in events:
         if isinstance(event, Ignored):
             if event.sender_id is not None:
@@ -89,9 +90,15 @@ def receive_events() -> ResponseReturnValue:
             else:
                 log.debug("Ignored a %s event (mid %s)", event.reason, event.mid)
             continue
+        replies = reply_factory(event, state.reply_channels) if state.sender is not None else None
         try:
             result = state.store.record_decision(
-                event.request_id, option=event.option, responder_id=event.sender_id, mid=event.mid
+                event.request_id,
+                option=event.option,
+                responder_id=event.sender_id,
+                channel=event.channel,
+                mid=event.mid,
+                messages=replies,
             )
         except DecisionStoreError as exc:
             log.error(
@@ -103,8 +110,9 @@ def receive_events() -> ResponseReturnValue:
             return _error(503, "decision store unavailable")
         log.info("Tap %s on request %s: %s", event.mid, event.request_id, result.outcome.value)
         recorded += result.outcome is Outcome.RECORDED
-        if state.replier is not None:
-            state.replier.reply_to(event, result)
+        taps += 1
+    if taps and state.sender is not None:
+        state.sender.wake()  # the replies just committed go out now, not at the next poll
     return jsonify(status="ok", events=len(events), recorded=recorded)
 
 

@@ -83,17 +83,21 @@ def _connection_extra(conn_id: str) -> dict[str, Any]:
 
 #: How long a reply thread keeps its hook before reading the connection again.
 HOOK_TTL_SECONDS = 300.0
+#: A reply's own retries stay well inside the outbox sender's lease; the outbox retries later.
+REPLY_RETRY_DEADLINE = 15.0
 
 
-def hook_sender(conn_id: str, ttl: float = HOOK_TTL_SECONDS) -> Callable[[str, str], object]:
-    """A ``send(recipient_id, text)`` that replies through ``InstagramHook(conn_id)``.
+def hook_sender(conn_id: str, ttl: float = HOOK_TTL_SECONDS) -> Callable[[str, str, str], str | None]:
+    """A ``send(channel, recipient_id, text)`` that replies through ``InstagramHook(conn_id)``.
+
+    Instagram (with Facebook Login) and Messenger share the Page's Send API, so one hook serves both.
 
     :param conn_id: the Instagram connection that sends messages.
     :param ttl: seconds a thread reuses its hook (and its connection pool) before building a new one.
     """
     local = threading.local()
 
-    def send(recipient_id: str, text: str) -> object:
+    def send(channel: str, recipient_id: str, text: str) -> str | None:
         from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 
         now = time.monotonic()
@@ -101,8 +105,11 @@ def hook_sender(conn_id: str, ttl: float = HOOK_TTL_SECONDS) -> Callable[[str, s
         if hook is None or now - local.built_at > ttl:
             if hook is not None:
                 hook.close()
-            hook = local.hook = InstagramHook(instagram_conn_id=conn_id)
+            hook = local.hook = InstagramHook(
+                instagram_conn_id=conn_id, retry_deadline=REPLY_RETRY_DEADLINE, max_attempts=3
+            )
             local.built_at = now
-        return hook.send_message(recipient_id, text)
+        sent = hook.send_message(recipient_id, text)
+        return str(sent.get("message_id") or "") or None
 
     return send

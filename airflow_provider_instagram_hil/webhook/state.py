@@ -1,4 +1,4 @@
-"""What the webhook shares between requests: the store, the secrets and the replier.
+"""What the webhook shares between requests: the store, the secrets and the outbox sender.
 
 Built once by ``create_app()`` from the ``INSTAGRAM_HIL_*`` config keys and kept in
 ``app.extensions["instagram_hil"]``.
@@ -15,7 +15,7 @@ from flask import Flask, current_app
 
 from airflow_provider_instagram_hil.store import DecisionStore
 from airflow_provider_instagram_hil.store.engine import display_url
-from airflow_provider_instagram_hil.webhook.replies import Replier
+from airflow_provider_instagram_hil.webhook.sender import DEFAULT_POLL_INTERVAL, DEFAULT_THREADS, OutboxSender
 from airflow_provider_instagram_hil.webhook.settings import WebhookConfigError, hook_sender, split_secrets
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
@@ -23,7 +23,10 @@ log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 CONFIG_PREFIX = "INSTAGRAM_HIL_"
 EXTENSION_NAME = "instagram_hil"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_REPLY_THREADS = 4
+DEFAULT_REPLY_THREADS = DEFAULT_THREADS
+DEFAULT_OUTBOX_POLL_INTERVAL = DEFAULT_POLL_INTERVAL
+#: Channels whose reviewers the Page's Send API reaches (WhatsApp needs the Cloud API).
+REPLY_CHANNELS = frozenset({"instagram", "messenger"})
 
 
 @dataclass
@@ -34,19 +37,24 @@ class WebhookState:
     :param app_secrets: every secret a valid signature may use (rotation).
     :param verify_token: the subscription handshake token; None refuses every handshake.
     :param max_body_bytes: larger bodies get 413 before being read.
-    :param replier: sends replies to reviewers; None when replies are off.
+    :param sender: delivers the outbox (replies to reviewers); None when replies are off.
+    :param reply_channels: channels replies are queued for.
     """
 
     store: DecisionStore
     app_secrets: tuple[str, ...]
     verify_token: str | None
     max_body_bytes: int
-    replier: Replier | None
+    sender: OutboxSender | None
+    reply_channels: frozenset[str] = REPLY_CHANNELS
 
     def close(self, timeout: float | None = 5.0) -> None:
-        """Give queued replies ``timeout`` seconds, then release the store's connections."""
-        if self.replier is not None:
-            self.replier.shutdown(timeout)
+        """Give sends in flight ``timeout`` seconds, then release the store's connections.
+
+        Replies not sent yet stay in the outbox for the next webhook process.
+        """
+        if self.sender is not None:
+            self.sender.stop(timeout)
         self.store.dispose()
 
 
@@ -80,12 +88,13 @@ def build_state(config: Mapping[str, Any]) -> WebhookState:
     max_body_bytes = key("MAX_BODY_BYTES")
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
         raise WebhookConfigError(f"{CONFIG_PREFIX}MAX_BODY_BYTES must be a positive integer")
+    store = _build_store(key("STORE_URL"))
     return WebhookState(
-        store=_build_store(key("STORE_URL")),
+        store=store,
         app_secrets=secrets,
         verify_token=verify_token or None,
         max_body_bytes=max_body_bytes,
-        replier=_build_replier(config, conn_id),
+        sender=_build_sender(config, store, conn_id),
     )
 
 
@@ -103,17 +112,16 @@ def _build_store(url: object) -> DecisionStore:
         ) from None
 
 
-def _build_replier(config: Mapping[str, Any], conn_id: object) -> Replier | None:
+def _build_sender(config: Mapping[str, Any], store: DecisionStore, conn_id: object) -> OutboxSender | None:
     if not config.get(CONFIG_PREFIX + "SEND_REPLIES", True):
         return None
-    configured = config.get(CONFIG_PREFIX + "REPLIER")
-    if isinstance(configured, Replier):
-        return configured
+    send = config.get(CONFIG_PREFIX + "REPLY_SENDER")
+    if send is None:
+        if not isinstance(conn_id, str) or not conn_id:
+            raise WebhookConfigError(f"{CONFIG_PREFIX}CONN_ID must name the connection that sends replies")
+        send = hook_sender(conn_id)
+    elif not callable(send):
+        raise WebhookConfigError(f"{CONFIG_PREFIX}REPLY_SENDER must be a send(channel, recipient_id, text)")
     threads = config.get(CONFIG_PREFIX + "REPLY_THREADS") or DEFAULT_REPLY_THREADS
-    if callable(configured):
-        return Replier(configured, max_workers=threads)
-    if configured is not None:
-        raise WebhookConfigError(f"{CONFIG_PREFIX}REPLIER must be a Replier or a send(recipient_id, text)")
-    if not isinstance(conn_id, str) or not conn_id:
-        raise WebhookConfigError(f"{CONFIG_PREFIX}CONN_ID must name the connection that sends replies")
-    return Replier(hook_sender(conn_id), max_workers=threads)
+    poll = config.get(CONFIG_PREFIX + "OUTBOX_POLL_INTERVAL") or DEFAULT_OUTBOX_POLL_INTERVAL
+    return OutboxSender(store.outbox, send, threads=threads, poll_interval=poll).start()

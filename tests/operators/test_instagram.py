@@ -19,8 +19,8 @@ from airflow_provider_instagram_hil.operators.instagram import (
     InstagramApprovalOperator,
 )
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField
-from airflow_provider_instagram_hil.store import RequestStatus
-from airflow_provider_instagram_hil.store.schema import requests as requests_table
+from airflow_provider_instagram_hil.store import DecisionPolicy, Delivery, RequestStatus
+from airflow_provider_instagram_hil.store.schema import metadata
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
 from airflow_provider_instagram_hil.version_compat import AirflowException, AirflowFailException
 
@@ -71,6 +71,18 @@ def event(request_id="r1", status="decided", option="Approve", **extra):
         "responded_at": "2026-11-25T12:00:00+00:00",
         "timed_out": status == "timed_out",
         "error": None,
+        "responses": [
+            {
+                "responder": REVIEWER,
+                "channel": "instagram",
+                "option": option,
+                "reason": None,
+                "received_at": "2026-11-25T12:00:00+00:00",
+                "source": "instagram",
+            }
+        ]
+        if status == "decided"
+        else [],
     }
     payload.update(extra)
     return payload
@@ -95,6 +107,24 @@ class TestInit:
             pytest.param({"subject": "s" * 1000}, "subject and the options", id="subject-too-long"),
             pytest.param({"subject": "  "}, "subject must be a non-empty string", id="empty-subject"),
             pytest.param({"store_url": "postgresql://u:pw@db/x"}, "password", id="store-url-password"),
+            pytest.param(
+                {"decision_policy": "majority"}, "decision_policy must be one of", id="unknown-policy"
+            ),
+            pytest.param({"decision_policy": "quorum"}, "needs min_approvals", id="quorum-without-count"),
+            pytest.param({"min_approvals": 2}, "only applies to decision_policy 'quorum'", id="count-alone"),
+            pytest.param({"veto_on_reject": True}, "veto_on_reject only applies", id="veto-with-first"),
+            pytest.param(
+                {"decision_policy": "quorum", "min_approvals": 3, "recipient_id": [REVIEWER, OTHER_REVIEWER]},
+                "only 2 reviewer",
+                id="quorum-out-of-reach",
+            ),
+            pytest.param(
+                {"decision_policy": "all", "options": ["Reject"], "reject_options": ["Reject"]},
+                "not a rejection",
+                id="all-without-approval",
+            ),
+            pytest.param({"recipient_id": [REVIEWER, REVIEWER]}, "twice", id="repeated-recipient"),
+            pytest.param({"recipient_id": {"alice": ""}}, "mapping of names", id="mapping-empty-id"),
         ],
     )
     def test_invalid_arguments_raise_naming_the_parameter(self, overrides, message):
@@ -151,8 +181,11 @@ class TestExecute:
 
         request = store.get_request(request_id)
         assert request.status is RequestStatus.PENDING
-        assert request.prompt_message_id == "mid.1"
-        assert request.recipients == (REVIEWER,)
+        (recipient,) = request.recipients
+        assert (recipient.recipient_id, recipient.prompt_message_id) == (REVIEWER, "mid.1")
+        assert recipient.delivery is Delivery.SENT
+        assert request.subject == "Publish dataset sales?"
+        assert (request.options, request.reject_options) == (("Approve", "Reject"), ("Reject",))
         assert (request.dag_id, request.task_id, request.try_number) == ("example_dag", "approve", 1)
         assert (
             before + timedelta(hours=24)
@@ -220,7 +253,11 @@ class TestExecute:
         context = make_context()
         with pytest.raises(AirflowFailException, match="must send a message to the Instagram account first"):
             rendered(approval(store_url), context).execute(context)
-        assert store.count_by_status() == {"cancelled": 1}
+        assert store.maintenance.count_by_status() == {"cancelled": 1}
+        (request,) = store.maintenance.list_requests()
+        (recipient,) = store.get_request(request.request_id).recipients
+        assert recipient.delivery is Delivery.FAILED
+        assert recipient.delivery_error.startswith("MessagingWindowClosedError")
 
     @pytest.mark.parametrize(
         "error",
@@ -239,7 +276,7 @@ class TestExecute:
         with pytest.raises(type(error)) as info:
             rendered(approval(store_url), context).execute(context)
         assert info.value is error
-        assert store.count_by_status() == {"cancelled": 1}
+        assert store.maintenance.count_by_status() == {"cancelled": 1}
 
     def test_retry_after_a_failed_send_prompts_again(
         self, store, store_url, shared_store, sends, make_context
@@ -251,7 +288,7 @@ class TestExecute:
         del sends.fail[REVIEWER]
         deferred(rendered(approval(store_url), context), context)
         assert len(sends.messages) == 1
-        assert store.count_by_status() == {"pending": 1}
+        assert store.maintenance.count_by_status() == {"pending": 1}
 
     def test_several_recipients_one_reachable_is_enough(
         self, store, store_url, shared_store, sends, make_context, logs
@@ -261,15 +298,68 @@ class TestExecute:
         operator = rendered(approval(store_url, recipient_id=[OTHER_REVIEWER, REVIEWER]), context)
         request_id = deferred(operator, context).trigger.request_id
         assert [m["recipient_id"] for m in sends.messages] == [REVIEWER]
-        assert store.get_request(request_id).recipients == (OTHER_REVIEWER, REVIEWER)
+        request = store.get_request(request_id)
+        assert request.recipient_ids == (OTHER_REVIEWER, REVIEWER)
+        assert [r.delivery for r in request.recipients] == [Delivery.FAILED, Delivery.SENT]
         assert f"to recipient {OTHER_REVIEWER}: MessagingWindowClosedError" in logs()
+
+    def test_a_rerun_prompts_only_those_who_did_not_get_it(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        sends.fail[OTHER_REVIEWER] = ConnectionError("down")
+        context = make_context()
+        first = deferred(
+            rendered(approval(store_url, recipient_id=[REVIEWER, OTHER_REVIEWER]), context), context
+        )
+        del sends.fail[OTHER_REVIEWER]
+
+        again = deferred(
+            rendered(approval(store_url, recipient_id=[REVIEWER, OTHER_REVIEWER]), context), context
+        )
+
+        assert first.trigger.request_id == again.trigger.request_id
+        assert [m["recipient_id"] for m in sends.messages] == [REVIEWER, OTHER_REVIEWER]
+
+    def test_policy_all_needs_every_reviewer_prompted(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        sends.fail[OTHER_REVIEWER] = window_closed()
+        context = make_context()
+        operator = rendered(
+            approval(store_url, recipient_id=[REVIEWER, OTHER_REVIEWER], decision_policy="all"), context
+        )
+
+        with pytest.raises(AirflowFailException, match=f"Only 1 of 2 reviewers.*needs 2.*{OTHER_REVIEWER}"):
+            operator.execute(context)
+        assert store.maintenance.count_by_status() == {"cancelled": 1}
+
+    def test_policy_and_names_are_stored(self, store, store_url, shared_store, sends, make_context):
+        context = make_context()
+        operator = rendered(
+            approval(
+                store_url,
+                recipient_id={"alice": REVIEWER, "bob": OTHER_REVIEWER},
+                decision_policy="quorum",
+                min_approvals=2,
+                veto_on_reject=True,
+            ),
+            context,
+        )
+
+        request = store.get_request(deferred(operator, context).trigger.request_id)
+
+        assert request.policy == DecisionPolicy.build("quorum", 2, veto=True)
+        assert [(r.name, r.recipient_id) for r in request.recipients] == [
+            ("alice", REVIEWER),
+            ("bob", OTHER_REVIEWER),
+        ]
 
     def test_several_recipients_all_windows_closed(self, store, store_url, shared_store, sends, make_context):
         sends.fail.update({REVIEWER: window_closed(), OTHER_REVIEWER: window_closed()})
         context = make_context()
         with pytest.raises(AirflowFailException, match=f"{REVIEWER}, {OTHER_REVIEWER}"):
             rendered(approval(store_url, recipient_id=[REVIEWER, OTHER_REVIEWER]), context).execute(context)
-        assert store.count_by_status() == {"cancelled": 1}
+        assert store.maintenance.count_by_status() == {"cancelled": 1}
 
     def test_prompt_too_long_after_rendering_registers_nothing(
         self, store, store_url, shared_store, sends, make_context
@@ -278,7 +368,7 @@ class TestExecute:
         operator = rendered(approval(store_url, subject="{{ 's' * 2000 }}"), context)
         with pytest.raises(ValueError, match="subject and the options"):
             operator.execute(context)
-        assert store.count_by_status() == {}
+        assert store.maintenance.count_by_status() == {}
         assert sends.messages == []
 
     def test_empty_rendered_recipient_raises(self, store_url, shared_store, sends, make_context):
@@ -305,7 +395,7 @@ class TestExecute:
         result = context["ti"].pushed[0][1]
 
         with store.engine.connect() as conn:
-            rows = repr(conn.execute(select(requests_table)).all())
+            rows = repr([conn.execute(select(table)).all() for table in metadata.sorted_tables])
         places = {
             "sent text": sends.messages[0]["text"],
             "store rows": rows,
@@ -331,6 +421,7 @@ class TestExecuteComplete:
             "responded_by": REVIEWER,
             "responded_at": "2026-11-25T12:00:00+00:00",
             "timed_out": False,
+            "responses": event()["responses"],
         }
         assert context["ti"].pushed == []
 

@@ -157,5 +157,5 @@ def register_requests(
             default_option=default_option,
         )
         assert created
-        made.append((request.request_id, request.recipients))
+        made.append((request.request_id, request.recipient_ids))
     return made

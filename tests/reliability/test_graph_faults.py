@@ -24,7 +24,7 @@ from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
 from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
-from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.store import DecisionStore, Delivery, RequestStatus
 from airflow_provider_instagram_hil.version_compat import AirflowFailException
 
 from .support import scaled
@@ -137,7 +137,9 @@ class TestPromptFaults:
         assert _all_faults_consumed(), "the operator made fewer attempts than injected faults"
         request = DecisionStore.for_url(store_url).get_request(ti.pushed[REQUEST_ID_XCOM_KEY])
         assert request.status is RequestStatus.CANCELLED
-        assert request.prompt_message_id is None
+        (recipient,) = request.recipients
+        assert recipient.prompt_message_id is None
+        assert recipient.delivery is Delivery.FAILED
         prompts = [m for m in graph.messages if m["quick_replies"]]
         # Only a timed-out send reaches the reviewer (Meta may have delivered it); never on other faults.
         assert len(prompts) == (times if kind == "timeout" else 0)
@@ -158,7 +160,7 @@ class TestPromptFaults:
         assert request.status is RequestStatus.PENDING
         sent = [m for m in graph.messages if m["quick_replies"]]
         assert len(sent) == prompts
-        assert request.prompt_message_id == sent[-1]["message_id"]
+        assert request.recipients[0].prompt_message_id == sent[-1]["message_id"]
         assert {m["recipient_id"] for m in sent} == {REVIEWER}
         _classpath, kwargs = raised.trigger.serialize()
         assert kwargs["request_id"] == request.request_id

@@ -134,8 +134,8 @@ class TestFlowWithDebugLogging:
         assert hint in output, output[-3000:]
         request = _latest_request(stack)
         assert request.status is RequestStatus.CANCELLED
-        assert request.prompt_message_id is None
-        assert stack.store().count_by_status().get("pending", 0) == 0
+        assert request.recipients[0].prompt_message_id is None
+        assert stack.store().maintenance.count_by_status().get("pending", 0) == 0
         assert _prompts(stack) == before
         figures("dag_runs", scope="secrets_e2e")
         figures("failed_cleanly", scope="graph_faults_e2e")

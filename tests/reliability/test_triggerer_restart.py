@@ -101,7 +101,7 @@ class TestTriggererRestart:
         for rid in kinds["due_with_default"] + kinds["live_deadline_default"]:
             assert states[rid].chosen_option == "Hold"
             assert states[rid].timed_out
-        assert store.integrity_problems() == []
+        assert store.maintenance.integrity_problems() == []
 
         scope = f"triggerer_restart[{backend.name}]"
         figures("triggers", len(all_ids) * TRIGGERERS, scope=scope)

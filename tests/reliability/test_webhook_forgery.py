@@ -85,7 +85,7 @@ class TestForgedDeliveries:
         # One reply per decision attempt; the ten duplicates (queued before the last tap) got none.
         assert Counter(_replies_to(live_webhook, reviewer, 2)) == {
             "✅ Recorded: Approve. Thank you.": 1,
-            "This request was already answered (Approve).": 1,
+            "You already answered this request: Approve.": 1,
         }
         figures("replays_ignored", len(replays), scope=f"forgery[{backend.name}]")
 

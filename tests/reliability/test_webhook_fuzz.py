@@ -37,16 +37,16 @@ FUZZ_SETTINGS = {
 
 
 class RecordingSender:
-    """A ``send(recipient_id, text)`` that keeps every reply."""
+    """A ``send(channel, recipient_id, text)`` that keeps every reply."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
-    def __call__(self, recipient_id: str, text: str) -> dict:
+    def __call__(self, channel: str, recipient_id: str, text: str) -> str:
         with self._lock:
             self.sent.append((recipient_id, text))
-        return {"message_id": "m"}
+        return "m"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def fuzz_app(backend, live_webhook) -> Iterator:
             "INSTAGRAM_HIL_APP_SECRETS": [live_webhook.app_secret, ROTATED_SECRET],
             "INSTAGRAM_HIL_VERIFY_TOKEN": VERIFY_TOKEN,
             "INSTAGRAM_HIL_STORE_URL": backend.url,
-            "INSTAGRAM_HIL_REPLIER": sender,
+            "INSTAGRAM_HIL_REPLY_SENDER": sender,
         }
     )
     app.extensions["reliability_sender"] = sender
@@ -139,8 +139,8 @@ class TestFuzzInProcess:
             _nothing_decided(backend_store, seeded_ids, sender.sent)
 
         check()
-        assert state.replier is not None
-        assert state.replier.drain(timeout=30)
+        assert state.sender is not None
+        assert state.sender.drain(timeout=30)
         _nothing_decided(backend_store, seeded_ids, sender.sent)
         refusals = [text for _who, text in sender.sent if text == "This request is not assigned to you."]
         assert refusals, "the fuzzer never got a forged tap past the signature check: widen the strategy"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -12,15 +11,12 @@ import pytest
 
 from airflow_provider_instagram_hil.store import DecisionStore, Outcome, RequestStatus
 
-from .store_support import OPTIONS, REVIEWER, T0
+from .store_support import OPTIONS, REVIEWER, T0, run_processes
 
 THREADS = 24
 PROCESSES = 6
 RACE_ITERATIONS = 40
 DEADLINE = T0 + timedelta(minutes=30)
-
-# Fresh interpreters: no engine, pool or connection is inherited from this process.
-_SPAWN = multiprocessing.get_context("spawn")
 
 
 def _decide_in_process(url, request_id, n, barrier, results):
@@ -45,28 +41,11 @@ def _first_use_in_process(url, barrier, results):
     try:
         barrier.wait(timeout=60)
         store.ensure_schema()
-        results.put(store.count_by_status())
+        results.put(store.maintenance.count_by_status())
     except Exception as exc:
         results.put(f"error: {type(exc).__name__}: {exc}")
     finally:
         store.dispose()
-
-
-def _run_processes(target, args_for):
-    barrier = _SPAWN.Barrier(PROCESSES)
-    results = _SPAWN.Queue()
-    processes = [
-        _SPAWN.Process(target=target, args=(*args_for(n), barrier, results)) for n in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        return [results.get(timeout=120) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
 
 
 def _assert_one_winner(store, request_id, outcomes, winning_mids):
@@ -75,8 +54,8 @@ def _assert_one_winner(store, request_id, outcomes, winning_mids):
     assert counts[Outcome.ALREADY_DECIDED] == len(outcomes) - 1, counts
     final = store.get_request(request_id)
     assert final.status is RequestStatus.DECIDED
-    assert final.decision_mid in winning_mids
-    assert store.integrity_problems() == []
+    assert [response.mid for response in final.responses] in [[mid] for mid in winning_mids]
+    assert store.maintenance.integrity_problems() == []
     return final
 
 
@@ -120,7 +99,9 @@ class TestConcurrentDecisions:
     def test_processes_one_request_exactly_one_recorded(self, store, store_url, make_request):
         request = make_request(expires_at=DEADLINE)
 
-        results = _run_processes(_decide_in_process, lambda n: (store_url, request.request_id, n))
+        results = run_processes(
+            _decide_in_process, [(store_url, request.request_id, n) for n in range(PROCESSES)]
+        )
 
         errors = [outcome for _n, outcome in results if outcome.startswith("error")]
         assert errors == []
@@ -132,7 +113,7 @@ class TestConcurrentDecisions:
         )
 
     def test_processes_create_a_fresh_store_together(self, store_url):
-        results = _run_processes(_first_use_in_process, lambda n: (store_url,))
+        results = run_processes(_first_use_in_process, [(store_url,)] * PROCESSES)
 
         assert results == [{}] * PROCESSES
 
@@ -188,4 +169,4 @@ class TestExpiryRace:
                         assert final.status is RequestStatus.DECIDED
                         assert final.chosen_option == default_option
         assert sum(wins.values()) == RACE_ITERATIONS
-        assert store.integrity_problems() == []
+        assert store.maintenance.integrity_problems() == []

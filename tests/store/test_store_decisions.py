@@ -6,7 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from airflow_provider_instagram_hil.store import Outcome, RequestStatus, new_request_id
+from airflow_provider_instagram_hil.store import (
+    OutboxMessage,
+    Outcome,
+    RecipientSpec,
+    RequestStatus,
+    Response,
+    new_request_id,
+)
 
 from .store_support import OTHER_REVIEWER, REVIEWER, STRANGER, T0
 
@@ -32,8 +39,18 @@ class TestRecordDecision:
         assert request.chosen_option == "reject"
         assert request.responded_by == OTHER_REVIEWER
         assert request.responded_at == now
-        assert request.decision_mid == "mid.1"
         assert not request.timed_out
+        assert result.closed
+        assert result.response == Response(
+            responder_id=OTHER_REVIEWER,
+            channel="instagram",
+            option="reject",
+            reason=None,
+            mid="mid.1",
+            received_at=now,
+            source="instagram",
+        )
+        assert request.responses == (result.response,)
         assert store.get_request(pending.request_id) == request
 
     def test_numeric_responder_id_is_compared_as_text(self, store, pending):
@@ -102,11 +119,74 @@ class TestRecordDecision:
         assert result.request.chosen_option == "reject"
 
     def test_cancelled(self, store, pending):
-        store.cancel_request(pending.request_id)
+        store.cancel_request(pending.request_id, "the task was marked failed")
 
         result = store.record_decision(pending.request_id, option="approve", responder_id=REVIEWER, now=T0)
 
         assert result.outcome is Outcome.CANCELLED
+        assert result.request.closed_reason == "the task was marked failed"
+        assert store.get_request(pending.request_id).responses == ()
+
+    def test_superseded(self, store, pending):
+        store.register_request(
+            dag_id=pending.dag_id,
+            run_id=pending.run_id,
+            task_id=pending.task_id,
+            try_number=2,
+            recipients=[REVIEWER],
+            options=["approve", "reject"],
+            expires_at=DEADLINE,
+        )
+
+        result = store.record_decision(pending.request_id, option="approve", responder_id=REVIEWER, now=T0)
+
+        assert result.outcome is Outcome.SUPERSEDED
+        assert result.request.closed_reason == "replaced by try 2"
+
+    def test_a_second_answer_of_the_same_reviewer_while_pending(self, store, make_request):
+        from airflow_provider_instagram_hil.store import DecisionPolicy
+
+        request = make_request(
+            expires_at=DEADLINE, policy=DecisionPolicy.build("all"), reject_options=["reject"], now=T0
+        )
+        first = store.record_decision(
+            request.request_id, option="approve", responder_id=REVIEWER, mid="a", now=T0
+        )
+        again = store.record_decision(
+            request.request_id, option="reject", responder_id=REVIEWER, mid="b", now=T0
+        )
+
+        assert (first.outcome, first.closed) == (Outcome.RECORDED, False)
+        assert again.outcome is Outcome.ALREADY_RESPONDED
+        assert again.response == first.response
+        assert store.get_request(request.request_id).responses == (first.response,)
+
+    def test_wrong_channel(self, store, make_request):
+        request = make_request(
+            recipients=[RecipientSpec(REVIEWER, "whatsapp"), RecipientSpec(OTHER_REVIEWER, "instagram")],
+            expires_at=DEADLINE,
+            now=T0,
+        )
+
+        on_instagram = store.record_decision(
+            request.request_id, option="approve", responder_id=REVIEWER, channel="instagram", now=T0
+        )
+        on_whatsapp = store.record_decision(
+            request.request_id, option="approve", responder_id=REVIEWER, channel="whatsapp", now=T0
+        )
+
+        assert on_instagram.outcome is Outcome.WRONG_CHANNEL
+        assert on_whatsapp.outcome is Outcome.RECORDED
+        assert on_whatsapp.response.channel == on_whatsapp.response.source == "whatsapp"
+
+    def test_reason_and_source_are_kept_and_bounded(self, store, pending):
+        result = store.record_decision(
+            pending.request_id, option="reject", responder_id=REVIEWER, reason="r" * 900, source="cli", now=T0
+        )
+
+        assert result.response.source == "cli"
+        assert result.response.reason == "r" * 500
+        assert store.get_request(pending.request_id).responses[0].reason == "r" * 500
 
     def test_not_allowed(self, store, pending):
         result = store.record_decision(pending.request_id, option="approve", responder_id=STRANGER, now=T0)
@@ -145,7 +225,7 @@ class TestRecordDecision:
         assert store.expire_request(request_id).outcome is Outcome.UNKNOWN_REQUEST
         assert store.get_request(request_id) is None
         assert store.cancel_request(request_id) is False
-        store.mark_prompt_sent(request_id, "mid.prompt")
+        store.mark_prompt_sent(request_id, REVIEWER, "mid.prompt")
         assert store.get_states([request_id]) == {}
 
     @pytest.mark.parametrize(
@@ -172,6 +252,43 @@ class TestRecordDecision:
             Outcome.DUPLICATE,
             Outcome.ALREADY_DECIDED,
         )
+
+
+class TestMessagesCommitWithTheResult:
+    def test_replies_are_queued_in_the_same_transaction(self, store, pending):
+        seen = []
+
+        def replies(result):
+            seen.append(result.outcome)
+            return [
+                OutboxMessage("instagram", REVIEWER, f"{result.outcome.value}", request_id=pending.request_id)
+            ]
+
+        store.record_decision(
+            pending.request_id, option="approve", responder_id=REVIEWER, now=T0, messages=replies
+        )
+        store.record_decision(
+            pending.request_id, option="approve", responder_id=STRANGER, now=T0, messages=replies
+        )
+
+        claimed = store.outbox.claim(10, timedelta(minutes=1))
+        assert seen == [Outcome.RECORDED, Outcome.NOT_ALLOWED]
+        assert [item.text for item in claimed] == ["recorded", "not_allowed"]
+
+    def test_nothing_is_queued_when_the_transaction_fails(self, store, pending):
+        def broken(result):
+            return [OutboxMessage("instagram", REVIEWER, None)]  # text is NOT NULL: the insert fails
+
+        from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
+
+        with pytest.raises(StoreUnavailableError):
+            store.record_decision(
+                pending.request_id, option="approve", responder_id=REVIEWER, messages=broken
+            )
+
+        assert store.get_request(pending.request_id).status is RequestStatus.PENDING
+        assert store.get_request(pending.request_id).responses == ()
+        assert store.outbox.counts() == {}
 
 
 class TestExpireRequest:
@@ -229,10 +346,15 @@ class TestExpireRequest:
 
         assert store.expire_request(pending.request_id, now=DEADLINE).outcome is Outcome.CANCELLED
 
-    def test_pending_expired_before(self, store, make_request):
-        soon = make_request(expires_at=DEADLINE)
-        make_request(expires_at=DEADLINE + timedelta(hours=1))
-        decided = make_request(expires_at=DEADLINE)
-        store.record_decision(decided.request_id, option="approve", responder_id=REVIEWER, now=T0)
+    def test_after_supersede(self, store, pending):
+        store.register_request(
+            dag_id=pending.dag_id,
+            run_id=pending.run_id,
+            task_id=pending.task_id,
+            try_number=2,
+            recipients=[REVIEWER],
+            options=["approve", "reject"],
+            expires_at=DEADLINE,
+        )
 
-        assert store.pending_expired_before(DEADLINE) == [soon.request_id]
+        assert store.expire_request(pending.request_id, now=DEADLINE).outcome is Outcome.SUPERSEDED

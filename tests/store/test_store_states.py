@@ -51,6 +51,7 @@ class TestGetStates:
         with count_statements(store.engine) as statements:
             states = store.get_states(ids)
 
+        # One statement for the states and the responses of all of them.
         assert len(statements) == 1, statements
         assert states == {request.request_id: request.state for request in mixed}
 
@@ -76,7 +77,9 @@ class TestGetStates:
             responded_at=T0,
             timed_out=False,
             expires_at=DEADLINE,
+            responses=decided.responses,
         )
+        assert [(r.responder_id, r.option) for r in decided.responses] == [(REVIEWER, "approve")]
         assert not states[pending.request_id].resolved
         assert states[expired.request_id].timed_out
         assert states[expired.request_id].chosen_option == "reject"

@@ -15,15 +15,15 @@ OPTIONS = ["Approve", "Reject"]
 
 @pytest.fixture
 def make_request(store):
-    """Register a pending request in ``store``; each call is a new task try."""
-    tries = iter(range(1, 10_000))
+    """Register a pending request in ``store``; each call is another (mapped) task instance."""
+    indexes = iter(range(10_000))
 
     def _make(*, expires_in: float = 60.0, default_option: str | None = None):
         request, created = store.register_request(
             dag_id="dag",
             run_id="run",
             task_id="approve",
-            try_number=next(tries),
+            map_index=next(indexes),
             recipients=[REVIEWER],
             options=OPTIONS,
             expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in),

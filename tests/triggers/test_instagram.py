@@ -83,6 +83,14 @@ class TestRun:
         assert datetime.fromisoformat(payload["responded_at"]).tzinfo is not None
         assert payload["timed_out"] is False
         assert payload["error"] is None
+        (answer,) = payload["responses"]
+        assert (answer["responder"], answer["option"], answer["channel"], answer["source"]) == (
+            REVIEWER,
+            "Approve",
+            "instagram",
+            "instagram",
+        )
+        assert answer["received_at"] == payload["responded_at"]
 
     def test_decided_before_start_fires_at_once(
         self, store, store_url, shared_store, make_request, first_event
@@ -138,10 +146,64 @@ class TestRun:
 
     def test_cancelled_request_is_an_error(self, store, store_url, shared_store, make_request, first_event):
         request = make_request()
-        store.cancel_request(request.request_id)
+        store.cancel_request(request.request_id, "no prompt could be sent")
         payload = asyncio.run(first_event(trigger_for(request, store_url))).payload
         assert payload["status"] == "error"
-        assert "cancelled" in payload["error"]
+        assert payload["error"] == "the approval request was cancelled (no prompt could be sent)"
+        assert payload["responses"] == []
+
+    def test_superseded_request_is_an_error(self, store, store_url, shared_store, make_request, first_event):
+        request = make_request()
+        store.register_request(
+            dag_id=request.dag_id,
+            run_id=request.run_id,
+            task_id=request.task_id,
+            map_index=request.map_index,
+            try_number=2,
+            recipients=[REVIEWER],
+            options=["Approve", "Reject"],
+            expires_at=request.expires_at,
+        )
+        payload = asyncio.run(first_event(trigger_for(request, store_url))).payload
+        assert payload["status"] == "error"
+        assert payload["error"] == "the approval request was superseded by a newer try (replaced by try 2)"
+
+    def test_on_kill_cancels_the_request(self, store, store_url, shared_store, make_request):
+        request = make_request()
+        trigger = trigger_for(request, store_url)
+
+        asyncio.run(trigger.on_kill())
+
+        cancelled = store.get_request(request.request_id)
+        assert cancelled.status is RequestStatus.CANCELLED
+        assert cancelled.closed_reason == trigger_module.STOPPED_IN_AIRFLOW
+        # A decided request stays decided: on_kill only closes what is still pending.
+        decided = make_request()
+        store.record_decision(decided.request_id, option="Approve", responder_id=REVIEWER)
+        asyncio.run(trigger_for(decided, store_url).on_kill())
+        assert store.get_request(decided.request_id).status is RequestStatus.DECIDED
+
+    def test_on_kill_survives_a_store_outage(
+        self, monkeypatch, store_url, shared_store, make_request, caplog, capsys
+    ):
+        request = make_request()
+
+        def down(*args, **kwargs):
+            raise StoreUnavailableError("Decision store is unavailable: OperationalError")
+
+        monkeypatch.setattr(shared_store, "cancel_request", down)
+        asyncio.run(trigger_for(request, store_url).on_kill())
+        logged = caplog.text + capsys.readouterr().out
+        assert f"Request {request.request_id}: could not cancel it" in logged
+
+    def test_cleanup_never_cancels(self, store, store_url, shared_store, make_request):
+        # cleanup() also runs when a trigger moves to another triggerer: the request must stay pending.
+        request = make_request()
+        trigger = trigger_for(request, store_url)
+
+        asyncio.run(trigger.cleanup())
+
+        assert store.get_request(request.request_id).status is RequestStatus.PENDING
 
     def test_store_url_none_reads_the_config(self, monkeypatch, store, store_url, shared_store, make_request):
         monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", store_url)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_instagram_hil.store import RecipientSpec
 from airflow_provider_instagram_hil.webhook import create_app, get_state
 
 from .webhook_support import (
@@ -34,7 +35,7 @@ def app_config(store_url, sender) -> dict:
         "INSTAGRAM_HIL_APP_SECRETS": [APP_SECRET, ROTATED_SECRET],
         "INSTAGRAM_HIL_VERIFY_TOKEN": VERIFY_TOKEN,
         "INSTAGRAM_HIL_STORE_URL": store_url,
-        "INSTAGRAM_HIL_REPLIER": sender,
+        "INSTAGRAM_HIL_REPLY_SENDER": sender,
     }
 
 
@@ -66,8 +67,8 @@ def drain(state):
     """Wait (no sleeping) until every reply queued so far was attempted."""
 
     def _drain() -> None:
-        assert state.replier is not None
-        assert state.replier.drain(timeout=10), "replies still pending after 10 s"
+        assert state.sender is not None
+        assert state.sender.drain(timeout=10), "replies still pending after 10 s"
 
     return _drain
 
@@ -82,7 +83,12 @@ def pending(hil_store):
             "dag_id": "deploy",
             "run_id": f"manual__{next(runs)}",
             "task_id": "approve_release",
-            "recipients": [IG_REVIEWER, IG_OTHER_REVIEWER, PAGE_REVIEWER, WA_REVIEWER],
+            "recipients": [
+                RecipientSpec(IG_REVIEWER, "instagram"),
+                RecipientSpec(IG_OTHER_REVIEWER, "instagram"),
+                RecipientSpec(PAGE_REVIEWER, "messenger"),
+                RecipientSpec(WA_REVIEWER, "whatsapp"),
+            ],
             "options": ["approve", "reject"],
             "expires_at": datetime.now(timezone.utc) + timedelta(hours=1),
         }

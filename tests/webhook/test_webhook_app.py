@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_instagram_hil.store import RequestStatus
 from airflow_provider_instagram_hil.webhook import (
-    Replier,
+    OutboxSender,
     WebhookConfigError,
     WebhookState,
     create_app,
@@ -65,7 +65,9 @@ class TestConfig:
         assert state.app_secrets == (APP_SECRET, "webhook-test-next-secret-0c9e")
         assert state.verify_token == VERIFY_TOKEN
         assert state.max_body_bytes == 1024 * 1024
-        assert state.replier.send is sender
+        assert isinstance(state.sender, OutboxSender)
+        assert state.sender.send is sender
+        assert state.reply_channels == {"instagram", "messenger"}
         assert "instagram_hil" in app.blueprints
 
     def test_status_page_is_served_unless_switched_off(self, app, make_app, app_config, pending):
@@ -83,12 +85,18 @@ class TestConfig:
 
         assert get_state(app).app_secrets == ("one", "two")
 
-    def test_a_replier_instance_is_used_as_is(self, make_app, app_config):
-        replier = Replier(lambda r, t: None)
+    def test_replies_off_means_no_sender(self, make_app, app_config):
+        app = make_app({**app_config, "INSTAGRAM_HIL_SEND_REPLIES": False})
 
-        app = make_app({**app_config, "INSTAGRAM_HIL_REPLIER": replier})
+        assert get_state(app).sender is None
 
-        assert get_state(app).replier is replier
+    def test_reply_threads_and_outbox_poll_interval(self, make_app, app_config):
+        app = make_app(
+            {**app_config, "INSTAGRAM_HIL_REPLY_THREADS": 3, "INSTAGRAM_HIL_OUTBOX_POLL_INTERVAL": 0.5}
+        )
+
+        sender = get_state(app).sender
+        assert (sender.threads, sender.poll_interval) == (3, 0.5)
 
     @pytest.mark.parametrize(
         ("override", "message"),
@@ -101,7 +109,7 @@ class TestConfig:
             pytest.param({"INSTAGRAM_HIL_MAX_BODY_BYTES": 0}, "MAX_BODY_BYTES", id="zero-limit"),
             pytest.param({"INSTAGRAM_HIL_MAX_BODY_BYTES": "1M"}, "MAX_BODY_BYTES", id="text-limit"),
             pytest.param({"INSTAGRAM_HIL_STORE_URL": ""}, "STORE_URL", id="empty-store-url"),
-            pytest.param({"INSTAGRAM_HIL_REPLIER": "hook"}, "REPLIER", id="replier-string"),
+            pytest.param({"INSTAGRAM_HIL_REPLY_SENDER": "hook"}, "REPLY_SENDER", id="sender-string"),
         ],
     )
     def test_bad_settings_are_refused_at_start(self, app_config, override, message):
@@ -123,7 +131,7 @@ class TestSettingsFromAirflow:
         instagram_conn_env(extra={"app_secret": f"{CONN_APP_SECRET}, rotated-secret-2"})
         monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", sqlite_url)
 
-        app = make_app({"TESTING": True, "INSTAGRAM_HIL_REPLIER": sender})
+        app = make_app({"TESTING": True, "INSTAGRAM_HIL_REPLY_SENDER": sender})
 
         state = get_state(app)
         assert state.app_secrets == (CONN_APP_SECRET, "rotated-secret-2")
@@ -182,8 +190,9 @@ class TestSettingsFromAirflow:
         calls = []
 
         class FakeInstagramHook:
-            def __init__(self, instagram_conn_id):
+            def __init__(self, instagram_conn_id, **retries):
                 self.conn_id = instagram_conn_id
+                self.retries = retries
 
             def send_message(self, recipient_id, text, quick_replies=None):
                 calls.append((self.conn_id, recipient_id, text, quick_replies))
@@ -192,12 +201,12 @@ class TestSettingsFromAirflow:
         module = types.ModuleType("airflow_provider_instagram_hil.hooks.instagram")
         module.InstagramHook = FakeInstagramHook
         monkeypatch.setitem(sys.modules, module.__name__, module)
-        config = {k: v for k, v in app_config.items() if k != "INSTAGRAM_HIL_REPLIER"}
+        config = {k: v for k, v in app_config.items() if k != "INSTAGRAM_HIL_REPLY_SENDER"}
         app = make_app({**config, "INSTAGRAM_HIL_CONN_ID": "ig_replies"})
         request = _register(app)
 
         post_signed(app.test_client(), load_payload("instagram_quick_reply", request.request_id))
-        assert get_state(app).replier.drain(timeout=10)
+        assert get_state(app).sender.drain(timeout=10)
 
         assert calls == [("ig_replies", IG_REVIEWER, "✅ Recorded: approve. Thank you.", None)]
         assert get_state(app).store.get_request(request.request_id).status is RequestStatus.DECIDED

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_instagram_hil.exceptions import InstagramApiError
-from airflow_provider_instagram_hil.store import RequestStatus, new_request_id
+from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus, new_request_id
 from airflow_provider_instagram_hil.webhook import create_app, get_state
 
 from .webhook_support import (
@@ -28,24 +28,45 @@ RECORDED_REJECT = "✅ Recorded: reject. Thank you."
 
 class TestTaps:
     @pytest.mark.parametrize(
-        ("fixture", "option", "responder", "reply"),
+        ("fixture", "option", "responder", "channel", "reply"),
         [
             pytest.param(
-                "instagram_quick_reply", "approve", IG_REVIEWER, RECORDED_APPROVE, id="ig-quick-reply"
+                "instagram_quick_reply",
+                "approve",
+                IG_REVIEWER,
+                "instagram",
+                RECORDED_APPROVE,
+                id="ig-quick-reply",
             ),
-            pytest.param("instagram_postback", "reject", IG_REVIEWER, RECORDED_REJECT, id="ig-postback"),
-            pytest.param("instagram_standby", "approve", IG_REVIEWER, RECORDED_APPROVE, id="ig-standby"),
             pytest.param(
-                "instagram_changes_postback", "reject", IG_REVIEWER, RECORDED_REJECT, id="ig-changes-postback"
+                "instagram_postback", "reject", IG_REVIEWER, "instagram", RECORDED_REJECT, id="ig-postback"
             ),
             pytest.param(
-                "messenger_page_quick_reply", "approve", PAGE_REVIEWER, RECORDED_APPROVE, id="messenger-page"
+                "instagram_standby", "approve", IG_REVIEWER, "instagram", RECORDED_APPROVE, id="ig-standby"
             ),
-            pytest.param("whatsapp_button_reply", "approve", WA_REVIEWER, None, id="whatsapp-button-reply"),
+            pytest.param(
+                "instagram_changes_postback",
+                "reject",
+                IG_REVIEWER,
+                "instagram",
+                RECORDED_REJECT,
+                id="ig-changes-postback",
+            ),
+            pytest.param(
+                "messenger_page_quick_reply",
+                "approve",
+                PAGE_REVIEWER,
+                "messenger",
+                RECORDED_APPROVE,
+                id="messenger-page",
+            ),
+            pytest.param(
+                "whatsapp_button_reply", "approve", WA_REVIEWER, "whatsapp", None, id="whatsapp-button-reply"
+            ),
         ],
     )
     def test_tap_is_recorded_and_answered(
-        self, client, hil_store, pending, sender, drain, fixture, option, responder, reply
+        self, client, hil_store, pending, sender, drain, fixture, option, responder, channel, reply
     ):
         request = pending()
 
@@ -56,17 +77,31 @@ class TestTaps:
         decided = hil_store.get_request(request.request_id)
         assert decided.status is RequestStatus.DECIDED
         assert (decided.chosen_option, decided.responded_by) == (option, responder)
-        assert decided.decision_mid
+        (answer,) = decided.responses
+        assert answer.mid
+        assert answer.channel == answer.source == channel
         drain()
         # WhatsApp reviewers cannot be reached through the Instagram Send API: no reply there.
         assert sender.sent == ([(responder, reply)] if reply else [])
+        assert sender.channels == ([channel] if reply else [])
 
     def test_quick_reply_keeps_metas_mid(self, client, hil_store, pending):
         request = pending()
 
         post_signed(client, load_payload("instagram_quick_reply", request.request_id))
 
-        assert hil_store.get_request(request.request_id).decision_mid == QUICK_REPLY_MID
+        assert [r.mid for r in hil_store.get_request(request.request_id).responses] == [QUICK_REPLY_MID]
+
+    def test_a_recipient_on_another_channel_is_refused(self, client, hil_store, pending, sender, drain):
+        # The Instagram reviewer's id arriving from a Messenger Page: not the channel they were asked on.
+        request = pending(recipients=[RecipientSpec(PAGE_REVIEWER, "instagram")])
+
+        response = post_signed(client, load_payload("messenger_page_quick_reply", request.request_id))
+
+        assert response.get_json()["recorded"] == 0
+        assert hil_store.get_request(request.request_id).status is RequestStatus.PENDING
+        drain()
+        assert sender.sent == [(PAGE_REVIEWER, "This request is not assigned to you.")]
 
     @pytest.mark.parametrize(
         "fixture",
@@ -131,7 +166,7 @@ class TestOutcomes:
 
         assert [r.status_code for r in responses] == [200, 200, 200]
         assert [r.get_json()["recorded"] for r in responses] == [1, 0, 0]
-        assert hil_store.get_request(request.request_id).decision_mid == QUICK_REPLY_MID
+        assert [r.mid for r in hil_store.get_request(request.request_id).responses] == [QUICK_REPLY_MID]
         drain()
         assert sender.sent == [(IG_REVIEWER, RECORDED_APPROVE)]
 
@@ -166,7 +201,10 @@ class TestOutcomes:
         assert response.status_code == 200
         assert hil_store.get_request(request.request_id).chosen_option is None
         drain()
-        assert sender.sent == [(IG_REVIEWER, "This request has expired; your answer was not recorded.")]
+        when = f"{request.expires_at:%Y-%m-%d %H:%M} UTC"
+        assert sender.sent == [
+            (IG_REVIEWER, f"This request expired at {when}; your answer was not recorded.")
+        ]
 
     def test_closed_with_its_default_option(self, client, hil_store, pending, sender, drain):
         request = pending(default_option="reject")
@@ -176,7 +214,14 @@ class TestOutcomes:
 
         assert hil_store.get_request(request.request_id).chosen_option == "reject"
         drain()
-        assert sender.sent == [(IG_REVIEWER, "This request has expired; your answer was not recorded.")]
+        when = f"{request.expires_at:%Y-%m-%d %H:%M} UTC"
+        assert sender.sent == [
+            (
+                IG_REVIEWER,
+                f"This request expired at {when} and its default, reject, applied. "
+                "Your answer was not recorded.",
+            )
+        ]
 
     def test_already_answered_by_another_reviewer(self, client, hil_store, pending, sender, drain):
         request = pending()
@@ -189,18 +234,56 @@ class TestOutcomes:
         assert response.status_code == 200
         assert hil_store.get_request(request.request_id).responded_by == IG_OTHER_REVIEWER
         drain()
-        assert sender.sent == [(IG_REVIEWER, "This request was already answered (reject).")]
+        assert sender.sent == [
+            (IG_REVIEWER, "This request was already answered by another reviewer: reject.")
+        ]
+
+    def test_already_answered_names_the_reviewer(self, client, hil_store, pending, sender, drain):
+        request = pending(
+            recipients=[
+                RecipientSpec(IG_REVIEWER, name="alice"),
+                RecipientSpec(IG_OTHER_REVIEWER, name="bob"),
+            ]
+        )
+        hil_store.record_decision(request.request_id, option="reject", responder_id=IG_OTHER_REVIEWER)
+
+        post_signed(client, load_payload("instagram_quick_reply", request.request_id))
+
+        drain()
+        assert sender.sent == [(IG_REVIEWER, "This request was already answered by bob: reject.")]
+
+    def test_superseded_request(self, client, hil_store, pending, sender, drain):
+        request = pending()
+        hil_store.register_request(
+            dag_id=request.dag_id,
+            run_id=request.run_id,
+            task_id=request.task_id,
+            try_number=2,
+            recipients=[IG_REVIEWER],
+            options=["approve", "reject"],
+            expires_at=request.expires_at,
+        )
+
+        response = post_signed(client, load_payload("instagram_quick_reply", request.request_id))
+
+        assert response.get_json()["recorded"] == 0
+        drain()
+        assert sender.sent == [
+            (IG_REVIEWER, "This request was replaced by a newer one: please answer the latest message.")
+        ]
 
     def test_cancelled_request(self, client, hil_store, pending, sender, drain):
         request = pending()
-        hil_store.cancel_request(request.request_id)
+        hil_store.cancel_request(request.request_id, "the task was cleared")
 
         assert (
             post_signed(client, load_payload("instagram_quick_reply", request.request_id)).status_code == 200
         )
 
         drain()
-        assert sender.sent == [(IG_REVIEWER, "This request was cancelled.")]
+        assert sender.sent == [
+            (IG_REVIEWER, "This request was cancelled (the task was cleared); your answer was not recorded.")
+        ]
 
     @pytest.mark.parametrize(
         "payload",
@@ -260,7 +343,8 @@ class TestReplies:
 
         assert response.status_code == 200
         assert hil_store.get_request(request.request_id).status is RequestStatus.DECIDED
-        assert f"Could not reply for request {request.request_id}" in caplog.text
+        assert f"(request {request.request_id})" in caplog.text
+        assert "Could not send reply" in caplog.text or "Gave up on reply" in caplog.text
 
     def test_replies_can_be_switched_off(self, app_config, pending, sender):
         app = create_app({**app_config, "INSTAGRAM_HIL_SEND_REPLIES": False})
@@ -279,7 +363,7 @@ class TestReplies:
             )
 
             assert response.status_code == 200
-            assert state.replier is None
+            assert state.sender is None
             assert state.store.get_request(request.request_id).status is RequestStatus.DECIDED
         finally:
             get_state(app).close()

@@ -62,7 +62,7 @@ def test_a_busy_session_logs_nothing_it_was_sent(client, hil_store, pending, sen
     assert "entry must be a list" in logged
     assert f"on request {request.request_id}: recorded" in logged
     assert "answering 503" in logged
-    assert "Could not reply" in logged
+    assert "Could not send reply" in logged
     # An admin learns a reviewer's IGSID from the first message they type to the account.
     assert "Ignored a text message from sender 17841400000000001" in logged
     # ...and nothing that was sent.

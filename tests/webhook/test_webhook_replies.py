@@ -1,123 +1,296 @@
-"""Replier: texts per outcome, a bounded pool, failures contained, drain without sleeping."""
+"""What a reviewer is told after a tap, and the outbox sender that delivers it."""
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionResult, Outcome, RequestStatus
+from airflow_provider_instagram_hil.exceptions import (
+    InstagramApiError,
+    InvalidTokenError,
+    MessagingWindowClosedError,
+    RateLimitedError,
+    RecipientUnavailableError,
+)
+from airflow_provider_instagram_hil.store import (
+    ApprovalRequest,
+    DecisionResult,
+    Delivery,
+    OutboxMessage,
+    Outcome,
+    Recipient,
+    RecipientRole,
+    RequestStatus,
+    Response,
+)
+from airflow_provider_instagram_hil.store.policy import FIRST
 from airflow_provider_instagram_hil.webhook.events import Tap
-from airflow_provider_instagram_hil.webhook.replies import Replier, reply_text
+from airflow_provider_instagram_hil.webhook.replies import reply_factory, reply_text
+from airflow_provider_instagram_hil.webhook.sender import OutboxSender, is_worth_retrying
 
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def _result(outcome: Outcome, chosen: str | None = "approve") -> DecisionResult:
-    request = ApprovalRequest(
-        request_id="r1",
-        dag_id="d",
-        run_id="r",
-        task_id="t",
-        map_index=-1,
-        try_number=1,
-        channel="instagram",
-        recipients=("u1",),
-        options=("approve", "reject"),
-        default_option=None,
-        created_at=NOW,
-        expires_at=NOW,
-        status=RequestStatus.DECIDED if chosen else RequestStatus.PENDING,
-        prompt_message_id=None,
-        chosen_option=chosen,
-        responded_by="u1" if chosen else None,
-        responded_at=None,
-        decision_mid=None,
-        timed_out=False,
+def _recipient(recipient_id: str, name: str | None = None) -> Recipient:
+    return Recipient(
+        "instagram", recipient_id, name, RecipientRole.REVIEWER, None, None, None, Delivery.SENT, None
     )
-    return DecisionResult(outcome, request)
+
+
+def _request(status=RequestStatus.DECIDED, chosen="approve", by="u2", **changes) -> ApprovalRequest:
+    fields = {
+        "request_id": "r1",
+        "dag_id": "d",
+        "run_id": "r",
+        "task_id": "t",
+        "map_index": -1,
+        "try_number": 1,
+        "source": "operator",
+        "subject": "Ship it?",
+        "options": ("approve", "reject"),
+        "reject_options": ("reject",),
+        "default_option": None,
+        "policy": FIRST,
+        "created_at": NOW,
+        "expires_at": NOW + timedelta(hours=1),
+        "status": status,
+        "chosen_option": chosen,
+        "responded_by": by,
+        "responded_at": NOW,
+        "timed_out": False,
+        "closed_reason": None,
+        "recipients": (_recipient("u1"), _recipient("u2", "alice")),
+    }
+    fields.update(changes)
+    return ApprovalRequest(**fields)
+
+
+def _response(option="approve", who="u1") -> Response:
+    return Response(who, "instagram", option, None, "m1", NOW, "instagram")
 
 
 class TestReplyText:
     @pytest.mark.parametrize(
-        ("outcome", "chosen", "text"),
+        ("result", "text"),
         [
-            (Outcome.RECORDED, "approve", "✅ Recorded: approve. Thank you."),
-            (Outcome.ALREADY_DECIDED, "reject", "This request was already answered (reject)."),
-            (Outcome.EXPIRED, None, "This request has expired; your answer was not recorded."),
-            (Outcome.NOT_ALLOWED, None, "This request is not assigned to you."),
-            (Outcome.CANCELLED, None, "This request was cancelled."),
-            (Outcome.UNKNOWN_REQUEST, None, None),
-            (Outcome.INVALID_OPTION, None, None),
-            (Outcome.DUPLICATE, "approve", None),
+            pytest.param(
+                DecisionResult(Outcome.RECORDED, _request(by="u1"), closed=True, response=_response()),
+                "✅ Recorded: approve. Thank you.",
+                id="recorded",
+            ),
+            pytest.param(
+                DecisionResult(
+                    Outcome.RECORDED,
+                    _request(RequestStatus.PENDING, None, None),
+                    response=_response(),
+                    approvals_missing=2,
+                ),
+                "✅ Recorded: approve. Waiting for 2 more approvals.",
+                id="recorded-waiting-for-two",
+            ),
+            pytest.param(
+                DecisionResult(
+                    Outcome.RECORDED,
+                    _request(RequestStatus.PENDING, None, None),
+                    response=_response("reject"),
+                    approvals_missing=0,
+                ),
+                "✅ Recorded: reject. Waiting for the others.",
+                id="recorded-waiting",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.RECORDED, _request(chosen="ship"), closed=True, response=_response()),
+                "✅ Recorded: approve. The request is closed: ship.",
+                id="recorded-closed-otherwise",
+            ),
+            pytest.param(
+                DecisionResult(
+                    Outcome.ALREADY_RESPONDED, _request(RequestStatus.PENDING), response=_response()
+                ),
+                "You already answered: approve.",
+                id="already-responded",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.ALREADY_DECIDED, _request(chosen="reject", by="u2")),
+                "This request was already answered by alice: reject.",
+                id="already-decided-named",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.ALREADY_DECIDED, _request(chosen="reject", by="u1")),
+                "This request was already answered by another reviewer: reject.",
+                id="already-decided-unnamed",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.EXPIRED, _request(RequestStatus.EXPIRED, None, None, timed_out=True)),
+                "This request expired at 2026-11-01 13:00 UTC; your answer was not recorded.",
+                id="expired",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.EXPIRED, _request(chosen="reject", by=None, timed_out=True)),
+                "This request expired at 2026-11-01 13:00 UTC and its default, reject, applied. "
+                "Your answer was not recorded.",
+                id="expired-with-default",
+            ),
+            pytest.param(
+                DecisionResult(
+                    Outcome.CANCELLED,
+                    _request(RequestStatus.CANCELLED, None, None, closed_reason="the task was cleared"),
+                ),
+                "This request was cancelled (the task was cleared); your answer was not recorded.",
+                id="cancelled",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.SUPERSEDED, _request(RequestStatus.SUPERSEDED, None, None)),
+                "This request was replaced by a newer one: please answer the latest message.",
+                id="superseded",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.NOT_ALLOWED, _request()),
+                "This request is not assigned to you.",
+                id="stranger",
+            ),
+            pytest.param(
+                DecisionResult(Outcome.WRONG_CHANNEL, _request()),
+                "This request is not assigned to you.",
+                id="wrong-channel",
+            ),
+            pytest.param(DecisionResult(Outcome.DUPLICATE, _request()), None, id="duplicate"),
+            pytest.param(DecisionResult(Outcome.INVALID_OPTION, _request()), None, id="invalid-option"),
+            pytest.param(DecisionResult(Outcome.UNKNOWN_REQUEST, None), None, id="unknown"),
         ],
     )
-    def test_texts(self, outcome, chosen, text):
-        assert reply_text(_result(outcome, chosen)) == text
+    def test_texts(self, result, text):
+        assert reply_text(result, "u3") == text
 
-    def test_every_outcome_is_handled(self):
+    def test_a_second_tap_by_the_one_who_decided(self):
+        result = DecisionResult(Outcome.ALREADY_DECIDED, _request(chosen="reject", by="u1"))
+
+        assert reply_text(result, "u1") == "You already answered this request: reject."
+
+    def test_recorded_never_said_without_a_response(self):
         for outcome in Outcome:
-            reply_text(_result(outcome))
-            reply_text(DecisionResult(outcome, None))
+            if outcome is not Outcome.RECORDED:
+                text = reply_text(DecisionResult(outcome, _request(), response=_response()))
+                assert text is None or "Recorded" not in text
 
 
-class TestReplier:
-    def test_sends_on_other_threads_and_drains(self):
+class TestReplyFactory:
+    def test_one_reply_on_the_tap_channel(self):
+        tap = Tap("messenger", "p1", "r1", "approve", "m1", "postback")
+        result = DecisionResult(Outcome.NOT_ALLOWED, _request())
+
+        assert reply_factory(tap, {"instagram", "messenger"})(result) == [
+            OutboxMessage(
+                "messenger", "p1", "This request is not assigned to you.", kind="reply", request_id="r1"
+            )
+        ]
+
+    def test_nothing_for_a_channel_without_replies_or_a_silent_outcome(self):
+        whatsapp = Tap("whatsapp", "155501", "r1", "approve", "m2", "button_reply")
+        instagram = Tap("instagram", "u1", "r1", "approve", "m3", "quick_reply")
+
+        assert reply_factory(whatsapp, {"instagram"})(DecisionResult(Outcome.NOT_ALLOWED, _request())) == []
+        assert reply_factory(instagram, {"instagram"})(DecisionResult(Outcome.DUPLICATE, _request())) == []
+
+
+class TestRetryRules:
+    @pytest.mark.parametrize(
+        ("error", "retry"),
+        [
+            pytest.param(RateLimitedError("slow down", code=4), True, id="throttled"),
+            pytest.param(InvalidTokenError("expired", code=190), True, id="token-being-renewed"),
+            pytest.param(InstagramApiError("unreachable"), True, id="network"),
+            pytest.param(InstagramApiError("oops", code=2, status=503), True, id="5xx"),
+            pytest.param(
+                MessagingWindowClosedError("closed", code=10, status=400), False, id="window-closed"
+            ),
+            pytest.param(RecipientUnavailableError("gone", code=551, status=400), False, id="unavailable"),
+            pytest.param(InstagramApiError("bad", code=100, status=400), False, id="refused"),
+            pytest.param(ValueError("text too long"), False, id="bad-input"),
+            pytest.param(ConnectionResetError(), True, id="unexpected"),
+        ],
+    )
+    def test_worth_retrying(self, error, retry):
+        assert is_worth_retrying(error) is retry
+
+
+class TestOutboxSender:
+    def test_sends_on_its_own_threads_and_marks_sent(self, store):
         main = threading.get_ident()
         calls = []
-        replier = Replier(lambda r, t: calls.append((r, t, threading.get_ident())))
+        store.outbox.add([OutboxMessage("instagram", f"u{n}", f"hi {n}") for n in range(12)])
 
-        for n in range(20):
-            assert replier.submit(f"u{n}", "hi")
-        assert replier.drain(timeout=10)
+        sender = OutboxSender(
+            store.outbox, lambda c, r, t: calls.append((r, threading.get_ident())) or f"m.{r}", threads=2
+        ).start()
+        try:
+            assert sender.drain(timeout=10)
+        finally:
+            sender.stop()
 
-        assert sorted(c[0] for c in calls) == sorted(f"u{n}" for n in range(20))
-        assert main not in {c[2] for c in calls}
-        replier.shutdown()
+        assert sorted(r for r, _ in calls) == sorted(f"u{n}" for n in range(12))
+        assert main not in {thread for _, thread in calls}
+        assert store.outbox.counts() == {"sent": 12}
 
-    def test_failures_are_contained(self):
-        replier = Replier(lambda r, t: 1 / 0)
+    def test_a_failure_is_kept_for_a_retry_and_a_refusal_given_up(self, store):
+        store.outbox.add(
+            [OutboxMessage("instagram", "throttled", "a"), OutboxMessage("instagram", "closed", "b")]
+        )
 
-        assert replier.submit("u1", "hi")
-        assert replier.drain(timeout=10)
-        replier.shutdown()
+        def send(_channel, recipient, _text):
+            if recipient == "throttled":
+                raise RateLimitedError("(#4) Application request limit reached", code=4)
+            raise MessagingWindowClosedError("outside the window", code=10, subcode=2534022, status=400)
 
-    def test_pool_is_bounded_and_overflow_dropped(self):
+        sender = OutboxSender(store.outbox, send, threads=1).start()
+        try:
+            assert sender.drain(timeout=10)
+        finally:
+            sender.stop()
+
+        assert store.outbox.counts() == {"pending": 1, "failed": 1}
+        due = store.outbox.next_due()
+        assert due is not None
+        assert due > datetime.now(timezone.utc)
+
+    def test_stop_leaves_unsent_rows_for_the_next_process(self, store):
         release = threading.Event()
-        started = threading.Semaphore(0)
+        started = threading.Event()
 
-        def blocking_send(_recipient, _text):
-            started.release()
+        def slow(_channel, _recipient, _text):
+            started.set()
             release.wait(10)
+            return "m"
 
-        replier = Replier(blocking_send, max_workers=2, max_pending=3)
-        assert [replier.submit("u", "t") for _ in range(5)] == [True, True, True, False, False]
-        assert started.acquire(timeout=10)
-        assert started.acquire(timeout=10)
-        assert not started.acquire(timeout=0.05)  # only two threads send at once
-        assert not replier.drain(timeout=0)
-
+        store.outbox.add([OutboxMessage("instagram", "u1", "a")])
+        sender = OutboxSender(store.outbox, slow, threads=1, batch=1).start()
+        assert started.wait(10)
+        store.outbox.add([OutboxMessage("instagram", "u2", "b")])
         release.set()
-        assert replier.drain(timeout=10)
-        replier.shutdown()
+        sender.stop(timeout=10)
 
-    def test_closed_replier_refuses(self):
-        replier = Replier(lambda r, t: None)
-        replier.shutdown()
+        # The row in flight finished; whatever it had not claimed yet is still pending, or sent.
+        counts = store.outbox.counts()
+        assert counts.get("sent", 0) >= 1
+        assert sum(counts.values()) == 2
 
-        assert not replier.submit("u", "t")
-
-    def test_reply_to_skips_whatsapp_and_silent_outcomes(self):
+    def test_rows_another_process_queued_are_found_by_polling(self, store):
         sent = []
-        replier = Replier(lambda r, t: sent.append((r, t)))
-        ig = Tap("instagram", "u1", "r1", "approve", "m1", "quick_reply")
-        wa = Tap("whatsapp", "155501", "r1", "approve", "m2", "button_reply")
+        sender = OutboxSender(store.outbox, lambda c, r, t: sent.append(r) or "m", poll_interval=0.05).start()
+        try:
+            assert sender.drain(timeout=10)
+            store.outbox.add([OutboxMessage("instagram", "from-the-triggerer", "x")])  # nobody wakes it
+            assert sender.drain(timeout=10)
+        finally:
+            sender.stop()
 
-        assert replier.reply_to(ig, _result(Outcome.RECORDED))
-        assert not replier.reply_to(wa, _result(Outcome.RECORDED))
-        assert not replier.reply_to(ig, _result(Outcome.DUPLICATE))
-        assert replier.drain(timeout=10)
+        assert sent == ["from-the-triggerer"]
 
-        assert sent == [("u1", "✅ Recorded: approve. Thank you.")]
-        replier.shutdown()
+    @pytest.mark.parametrize(
+        "kwargs", [{"threads": 0}, {"batch": 0}, {"max_attempts": 0}, {"poll_interval": 0}], ids=str
+    )
+    def test_bad_settings(self, store, kwargs):
+        with pytest.raises(ValueError, match="positive"):
+            OutboxSender(store.outbox, lambda c, r, t: None, **kwargs)

@@ -36,16 +36,16 @@ class TestHookSender:
     def test_one_hook_per_thread_within_the_ttl(self, graph, built):
         send = hook_sender("instagram_default")
         for n in range(3):
-            send("17841400000000001", f"reply {n}")
+            assert send("instagram", "17841400000000001", f"reply {n}").startswith("m_")
         assert [m["text"] for m in graph.wait_for_messages(3)] == ["reply 0", "reply 1", "reply 2"]
         assert built[0] == 1
 
     def test_a_new_hook_after_the_ttl_picks_up_a_renewed_token(self, graph, built, instagram_conn_env):
         send = hook_sender("instagram_default", ttl=0.0)
-        send("1", "first")
+        send("instagram", "1", "first")
         instagram_conn_env(host=graph.url, password="renewed-token")
         # The sandbox only accepts TEST_TOKEN: refusing the renewed token proves the connection was re-read.
         with pytest.raises(InvalidTokenError):
-            send("2", "second")
+            send("messenger", "2", "second")
         assert built[0] == 2
         assert [m["text"] for m in graph.messages] == ["first"]

@@ -53,22 +53,24 @@ def post_signed(client, body: bytes, *, secret: str = APP_SECRET, headers: dict 
 
 
 class RecordingSender:
-    """A fake ``send(recipient_id, text)`` that remembers every reply, or fails when told to."""
+    """A fake ``send(channel, recipient_id, text)`` that remembers every reply, or fails when told to."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.channels: list[str] = []
         self.fail_with: Exception | None = None
         self.observer = None  # called with (recipient_id, text) before recording, e.g. to look at the store
         self._lock = threading.Lock()
 
-    def __call__(self, recipient_id: str, text: str) -> dict:
+    def __call__(self, channel: str, recipient_id: str, text: str) -> str:
         if self.observer is not None:
             self.observer(recipient_id, text)
         if self.fail_with is not None:
             raise self.fail_with
         with self._lock:
             self.sent.append((recipient_id, text))
-        return {"recipient_id": recipient_id, "message_id": f"mid.reply.{len(self.sent)}"}
+            self.channels.append(channel)
+            return f"mid.reply.{len(self.sent)}"
 
 
 @contextmanager

@@ -1,0 +1,163 @@
+"""The reply outbox: messages owed to reviewers, written with what they report and sent later.
+
+A reply is inserted in the same transaction as the response it confirms, so a confirmation exists
+exactly when the response does. The webhook's sender claims due rows for a lease, sends them, and marks
+them sent; a process killed mid-send leaves its claim to run out, and the row is sent again (the one case
+where a reviewer may get a message twice: Meta may have accepted it before the process died, and Meta has
+no idempotency key). A row marked sent is never sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from airflow_provider_instagram_hil.store.models import OutboxItem, OutboxMessage
+from airflow_provider_instagram_hil.store.schema import MAX_ERROR_CHARS, outbox
+
+if TYPE_CHECKING:
+    from airflow_provider_instagram_hil.store.store import DecisionStore
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("p_id"), outbox.c.state == PENDING)
+    .values(
+        state=SENT,
+        sent_at=bindparam("p_now", type_=outbox.c.sent_at.type),
+        message_id=bindparam("p_message_id"),
+        claimed_until=None,
+        last_error=None,
+    )
+)
+
+
+def item_from_row(row: Any, *, attempts: int | None = None, in_doubt: bool = False) -> OutboxItem:
+    """Read an :class:`OutboxItem` from an outbox row."""
+    return OutboxItem(
+        id=row.id,
+        channel=row.channel,
+        recipient_id=row.recipient_id,
+        kind=row.kind,
+        text=row.text,
+        request_id=row.request_id,
+        attempts=row.attempts if attempts is None else attempts,
+        in_doubt=in_doubt,
+    )
+
+
+def enqueue(conn: Connection, messages: Iterable[OutboxMessage], now: datetime) -> int:
+    """Insert ``messages`` inside ``conn``'s transaction; return how many."""
+    rows = [
+        {
+            "request_id": message.request_id,
+            "channel": message.channel,
+            "recipient_id": message.recipient_id,
+            "kind": message.kind,
+            "text": message.text,
+            "created_at": now,
+            "not_before": message.not_before or now,
+            "state": PENDING,
+            "attempts": 0,
+        }
+        for message in messages
+    ]
+    if rows:
+        conn.execute(insert(outbox), rows)
+    return len(rows)
+
+
+class OutboxQueue:
+    """Claim, send-confirm and retry the outbox rows of one store.
+
+    :param store: the decision store holding the outbox.
+    """
+
+    def __init__(self, store: DecisionStore) -> None:
+        self.store = store
+
+    def add(self, messages: Iterable[OutboxMessage], *, now: datetime | None = None) -> int:
+        """Queue messages in a transaction of their own; return how many."""
+        with self.store.transaction() as conn:
+            return enqueue(conn, messages, now or _utcnow())
+
+    def claim(self, limit: int, lease: timedelta, *, now: datetime | None = None) -> list[OutboxItem]:
+        """Claim up to ``limit`` due rows for ``lease``; other senders skip them until it runs out.
+
+        A row whose earlier claim ran out without a result comes back marked ``in_doubt``.
+        """
+        now = now or _utcnow()
+        due = select(
+            outbox.c.id,
+            outbox.c.channel,
+            outbox.c.recipient_id,
+            outbox.c.kind,
+            outbox.c.text,
+            outbox.c.request_id,
+            outbox.c.attempts,
+            outbox.c.claimed_until,
+        ).where(
+            outbox.c.state == PENDING,
+            outbox.c.not_before <= now,
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now),
+        )
+        with self.store.transaction(write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            rows = conn.execute(due.order_by(outbox.c.id).limit(limit)).all()
+            if rows:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([row.id for row in rows]))
+                    .values(claimed_until=now + lease, attempts=outbox.c.attempts + 1)
+                )
+        return [
+            item_from_row(row, attempts=row.attempts + 1, in_doubt=row.claimed_until is not None)
+            for row in rows
+        ]
+
+    def mark_sent(self, item_id: int, message_id: str | None, *, now: datetime | None = None) -> bool:
+        """Record that Meta accepted the message; return False if it was no longer pending."""
+        with self.store.transaction() as conn:
+            result = conn.execute(
+                _MARK_SENT, {"p_id": item_id, "p_now": now or _utcnow(), "p_message_id": message_id}
+            )
+        return result.rowcount == 1
+
+    def mark_failed(self, item_id: int, error: str, *, retry_at: datetime | None) -> None:
+        """Record a failed attempt: try again at ``retry_at``, or give up when it is None."""
+        values: dict[str, object] = {"last_error": error[:MAX_ERROR_CHARS], "claimed_until": None}
+        if retry_at is None:
+            values["state"] = FAILED
+        else:
+            values["not_before"] = retry_at
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(outbox).where(outbox.c.id == item_id, outbox.c.state == PENDING).values(**values)
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state (``pending``, ``sent``, ``failed``)."""
+        with self.store.transaction() as conn:
+            rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
+        return {state: count for state, count in rows}
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending row becomes due (None when nothing is pending)."""
+        with self.store.transaction() as conn:
+            return conn.execute(
+                select(func.min(outbox.c.not_before)).where(
+                    and_(outbox.c.state == PENDING, outbox.c.claimed_until.is_(None))
+                )
+            ).scalar()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
