@@ -6,8 +6,10 @@ import hashlib
 import hmac
 import math
 import random
+import re
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -64,6 +66,20 @@ __all__ = [
 ]
 
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE"})
+_GRAPH_ID_RE = re.compile(r"^[A-Za-z0-9_.:=-]{1,200}$")
+
+
+def _sent_since(created_time: object, since: datetime) -> bool:
+    """Whether a Graph ``created_time`` (``2026-12-02T06:30:00+0000``) is at or after ``since``.
+
+    An unreadable time does not count: the caller then sends again rather than risk losing a message.
+    """
+    if not isinstance(created_time, str):
+        return False
+    try:
+        return datetime.strptime(created_time, "%Y-%m-%dT%H:%M:%S%z") >= since
+    except ValueError:
+        return False
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -300,6 +316,41 @@ class InstagramHook(BaseHook):
         result = self._call("POST", f"{self.account_id}/messages", json_body=body)
         self.log.info("Sent Instagram message %s to recipient %s", result.get("message_id"), recipient_id)
         return result
+
+    def count_sent_since(
+        self, recipient_id: str, text: str, since: datetime, *, platform: str = "instagram"
+    ) -> int:
+        """How many messages with exactly ``text`` this account sent to ``recipient_id`` since ``since``.
+
+        Reads Meta's Conversations API (``GET /{account}/conversations?user_id=...``, then the newest
+        messages of that conversation), so a sender that lost Meta's answer can tell whether a message
+        went out before sending it again. Needs the permission to read conversations.
+
+        :param platform: ``instagram`` or ``messenger``.
+        :raises InstagramApiError: or a subclass, when Meta refuses or cannot be reached.
+        """
+        found = self._call(
+            "GET",
+            f"{self.account_id}/conversations",
+            params={"platform": platform, "user_id": recipient_id},
+            max_attempts=2,
+        )
+        conversation = next(iter(found.get("data") or []), None)
+        conversation_id = str(conversation.get("id") or "") if isinstance(conversation, dict) else ""
+        if not _GRAPH_ID_RE.match(conversation_id):
+            return 0
+        read = self._call(
+            "GET", conversation_id, params={"fields": "messages{message,created_time,from}"}, max_attempts=2
+        )
+        messages = (read.get("messages") or {}).get("data") or []
+        return sum(
+            1
+            for m in messages
+            if isinstance(m, dict)
+            and m.get("message") == text
+            and (m.get("from") or {}).get("id") != recipient_id
+            and _sent_since(m.get("created_time"), since)
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token with ``GET /me``; return ``(ok, message)`` and never raise."""

@@ -38,6 +38,10 @@ MAX_QUICK_REPLIES = 13
 
 _ME = re.compile(r"^/(v\d+\.\d+)/me$")
 _MESSAGES = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_.-]+)/messages$")
+_CONVERSATIONS = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_.-]+)/conversations$")
+_CONVERSATION = re.compile(r"^/(v\d+\.\d+)/sbxconv_([A-Za-z0-9_.-]+)$")
+#: Meta's Conversations API returns the 20 most recent messages of a conversation.
+CONVERSATION_MESSAGES = 20
 
 
 class Fault(NamedTuple):
@@ -79,6 +83,11 @@ def graph_error(code: int, message: str, *, subcode: int | None = None, kind: st
     if subcode is not None:
         error["error_subcode"] = subcode
     return {"error": error}
+
+
+def _graph_time(epoch: float) -> str:
+    """A timestamp as the Graph API writes it, e.g. ``2026-12-02T06:30:00+0000``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(epoch))
 
 
 def _trace_id() -> str:
@@ -282,7 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(method, parts.path, query, raw)
             return
         me, send = _ME.match(parts.path), _MESSAGES.match(parts.path)
-        if not ((method == "GET" and me) or (method == "POST" and send)):
+        conversations, conversation = _CONVERSATIONS.match(parts.path), _CONVERSATION.match(parts.path)
+        reads = me or conversations or conversation
+        if not ((method == "GET" and reads) or (method == "POST" and send)):
             self._json(400, graph_error(2500, f"Unknown path components: {parts.path}"))
             return
         body: Any = None
@@ -314,8 +325,38 @@ class _Handler(BaseHTTPRequestHandler):
                 if k != "username" or "username" in query.get("fields", "")
             }
             self._delayed(fault, lambda: self._json(200, account))
+        elif conversations:
+            self._delayed(fault, lambda: self._json(200, self._conversations(query)))
+        elif conversation:
+            self._delayed(fault, lambda: self._json(200, self._conversation(conversation.group(2))))
         elif send:
             self._send_message(send.group(1), send.group(2), body, authorization_ok, fault)
+
+    def _conversations(self, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /{account}/conversations?platform=...&user_id=...``: the conversation with that person."""
+        user = query.get("user_id", "")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", user):
+            return {"data": []}
+        return {"data": [{"id": f"sbxconv_{user}", "updated_time": _graph_time(time.time())}]}
+
+    def _conversation(self, user: str) -> dict[str, Any]:
+        """``GET /{conversation-id}?fields=messages{...}``: the newest messages sent to ``user``."""
+        sent = [m for m in self.sandbox.messages if m["recipient_id"] == user][-CONVERSATION_MESSAGES:]
+        return {
+            "id": f"sbxconv_{user}",
+            "messages": {
+                "data": [
+                    {
+                        "id": m["message_id"],
+                        "created_time": _graph_time(m["received_at"]),
+                        "from": {"id": SANDBOX_ACCOUNT["id"]},
+                        "to": {"data": [{"id": user}]},
+                        "message": m["text"],
+                    }
+                    for m in reversed(sent)
+                ]
+            },
+        }
 
     def _send_message(
         self, version: str, account_id: str, body: Any, authorization_ok: bool, fault: str | None

@@ -232,5 +232,6 @@ class OutboxItem:
     text: str
     request_id: str | None
     attempts: int
+    created_at: datetime
     in_doubt: bool = field(default=False)
     """A previous attempt was claimed but never finished: it may have reached Meta already."""

@@ -49,6 +49,7 @@ def item_from_row(row: Any, *, attempts: int | None = None, in_doubt: bool = Fal
         text=row.text,
         request_id=row.request_id,
         attempts=row.attempts if attempts is None else attempts,
+        created_at=row.created_at,
         in_doubt=in_doubt,
     )
 
@@ -103,6 +104,7 @@ class OutboxQueue:
             outbox.c.request_id,
             outbox.c.attempts,
             outbox.c.claimed_until,
+            outbox.c.created_at,
         ).where(
             outbox.c.state == PENDING,
             outbox.c.not_before <= now,
@@ -141,6 +143,28 @@ class OutboxQueue:
         with self.store.transaction() as conn:
             conn.execute(
                 update(outbox).where(outbox.c.id == item_id, outbox.c.state == PENDING).values(**values)
+            )
+
+    def sent_like(self, item: OutboxItem, since: datetime) -> int:
+        """How many other rows with ``item``'s recipient, channel and text were sent since ``since``.
+
+        The sender compares it with what Meta's conversation shows, to tell whether an in-doubt row
+        already went out.
+        """
+        with self.store.transaction() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(
+                        outbox.c.id != item.id,
+                        outbox.c.state == SENT,
+                        outbox.c.channel == item.channel,
+                        outbox.c.recipient_id == item.recipient_id,
+                        outbox.c.text == item.text,
+                        outbox.c.sent_at >= since,
+                    )
+                ).scalar_one()
             )
 
     def counts(self) -> dict[str, int]:

@@ -32,6 +32,8 @@ log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
 #: ``send(channel, recipient_id, text)`` returns the message id Meta gave the message (or None).
 SendFunction = Callable[[str, str, str], "str | None"]
+#: ``check(channel, recipient_id, text, since)`` counts such messages Meta shows as sent since ``since``.
+CheckFunction = Callable[[str, str, str, datetime], int]
 
 DEFAULT_THREADS = 2
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -39,6 +41,8 @@ DEFAULT_POLL_INTERVAL = 2.0
 DEFAULT_MAX_ATTEMPTS = 6
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
+#: How far back, from when a reply was queued, an in-doubt reply is looked for in the conversation.
+DOUBT_WINDOW = timedelta(minutes=10)
 
 
 class OutboxSender:
@@ -46,6 +50,8 @@ class OutboxSender:
 
     :param outbox: the store's outbox.
     :param send: delivers one message; its exceptions decide whether the row is retried.
+    :param check: counts the messages Meta shows as sent; with it, a row whose earlier attempt is in
+        doubt is looked for in the conversation before it is sent again.
     :param threads: threads sending at once.
     :param batch: rows one thread claims at a time; 1 (default) keeps a crash's doubt to the row in flight.
     :param lease: how long a claim keeps other senders off a row; longer than one send with its retries.
@@ -59,6 +65,7 @@ class OutboxSender:
         outbox: OutboxQueue,
         send: SendFunction,
         *,
+        check: CheckFunction | None = None,
         threads: int = DEFAULT_THREADS,
         batch: int = 1,
         lease: timedelta = DEFAULT_LEASE,
@@ -69,6 +76,7 @@ class OutboxSender:
             raise ValueError("threads, batch, max_attempts and poll_interval must be positive")
         self.outbox = outbox
         self.send = send
+        self.check = check
         self.threads = threads
         self.batch = batch
         self.lease = lease
@@ -151,13 +159,8 @@ class OutboxSender:
         return lambda: self._wakes != began or self._stopping.is_set()
 
     def _deliver(self, item: OutboxItem) -> None:
-        if item.in_doubt:
-            log.warning(
-                "Reply %d (request %s) was claimed by a sender that stopped mid-send; sending it again, so "
-                "the reviewer may get it twice",
-                item.id,
-                item.request_id,
-            )
+        if item.in_doubt and self._reached_meta(item):
+            return
         try:
             message_id = self.send(item.channel, item.recipient_id, item.text)
         except Exception as exc:
@@ -181,6 +184,51 @@ class OutboxSender:
             item.recipient_id,
             item.channel,
         )
+
+    def _reached_meta(self, item: OutboxItem) -> bool:
+        """For a row a stopped sender had claimed: did it reach Meta? When it did, mark it sent.
+
+        Meta's conversation is compared with our own sent rows of the same text to the same person, so
+        an identical earlier reply is not taken for this one.
+        """
+        if self.check is None:
+            log.warning(
+                "Reply %d (request %s) was claimed by a sender that stopped mid-send; sending it again, so "
+                "the reviewer may get it twice",
+                item.id,
+                item.request_id,
+            )
+            return False
+        since = item.created_at - DOUBT_WINDOW
+        try:
+            on_meta = self.check(item.channel, item.recipient_id, item.text, since)
+            ours = self.outbox.sent_like(item, since)
+        except Exception as exc:
+            log.warning(
+                "Reply %d (request %s) was claimed by a sender that stopped mid-send and its conversation "
+                "cannot be read (%s); sending it again, so the reviewer may get it twice",
+                item.id,
+                item.request_id,
+                type(exc).__name__,
+            )
+            return False
+        if on_meta <= ours:
+            log.info(
+                "Reply %d (request %s) had not reached Meta when its sender stopped; sending it",
+                item.id,
+                item.request_id,
+            )
+            return False
+        try:
+            self.outbox.mark_sent(item.id, None)
+        except DecisionStoreError:
+            return True  # its lease runs out and the check runs again
+        log.info(
+            "Reply %d (request %s) had reached Meta before its sender stopped mid-send; not sending it again",
+            item.id,
+            item.request_id,
+        )
+        return True
 
     def _failed(self, item: OutboxItem, exc: Exception) -> None:
         # Our own errors say what went wrong without secrets; anything else by its type only.

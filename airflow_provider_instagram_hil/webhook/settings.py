@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_instagram_hil.exceptions import InstagramHilError
@@ -85,31 +86,47 @@ def _connection_extra(conn_id: str) -> dict[str, Any]:
 HOOK_TTL_SECONDS = 300.0
 #: A reply's own retries stay well inside the outbox sender's lease; the outbox retries later.
 REPLY_RETRY_DEADLINE = 15.0
+#: The Conversations API's ``platform`` of each channel the Page's Send API reaches.
+PLATFORMS = {"instagram": "instagram", "messenger": "messenger"}
 
 
-def hook_sender(conn_id: str, ttl: float = HOOK_TTL_SECONDS) -> Callable[[str, str, str], str | None]:
-    """A ``send(channel, recipient_id, text)`` that replies through ``InstagramHook(conn_id)``.
+class HookReplies:
+    """Replies through ``InstagramHook(conn_id)``: one hook per thread, rebuilt after ``ttl`` seconds.
 
     Instagram (with Facebook Login) and Messenger share the Page's Send API, so one hook serves both.
+    A thread reuses its hook (and its connection pool) for a while, and a renewed token is picked up
+    without a restart.
 
     :param conn_id: the Instagram connection that sends messages.
-    :param ttl: seconds a thread reuses its hook (and its connection pool) before building a new one.
+    :param ttl: seconds a thread reuses its hook before building a new one.
     """
-    local = threading.local()
 
-    def send(channel: str, recipient_id: str, text: str) -> str | None:
+    def __init__(self, conn_id: str, ttl: float = HOOK_TTL_SECONDS) -> None:
+        self.conn_id = conn_id
+        self.ttl = ttl
+        self._local = threading.local()
+
+    def _hook(self) -> Any:
         from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 
         now = time.monotonic()
-        hook = getattr(local, "hook", None)
-        if hook is None or now - local.built_at > ttl:
+        hook = getattr(self._local, "hook", None)
+        if hook is None or now - self._local.built_at > self.ttl:
             if hook is not None:
                 hook.close()
-            hook = local.hook = InstagramHook(
-                instagram_conn_id=conn_id, retry_deadline=REPLY_RETRY_DEADLINE, max_attempts=3
+            hook = self._local.hook = InstagramHook(
+                instagram_conn_id=self.conn_id, retry_deadline=REPLY_RETRY_DEADLINE, max_attempts=3
             )
-            local.built_at = now
-        sent = hook.send_message(recipient_id, text)
+            self._local.built_at = now
+        return hook
+
+    def send(self, channel: str, recipient_id: str, text: str) -> str | None:
+        """Send ``text``; return Meta's message id."""
+        sent = self._hook().send_message(recipient_id, text)
         return str(sent.get("message_id") or "") or None
 
-    return send
+    def count_sent(self, channel: str, recipient_id: str, text: str, since: datetime) -> int:
+        """How many messages with ``text`` went to ``recipient_id`` since ``since``, per Meta."""
+        return int(
+            self._hook().count_sent_since(recipient_id, text, since, platform=PLATFORMS.get(channel, channel))
+        )

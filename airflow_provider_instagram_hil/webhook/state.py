@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from airflow_provider_instagram_hil.store import DecisionStore
 from airflow_provider_instagram_hil.store.engine import display_url
 from airflow_provider_instagram_hil.webhook.sender import DEFAULT_POLL_INTERVAL, DEFAULT_THREADS, OutboxSender
-from airflow_provider_instagram_hil.webhook.settings import WebhookConfigError, hook_sender, split_secrets
+from airflow_provider_instagram_hil.webhook.settings import HookReplies, WebhookConfigError, split_secrets
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -116,12 +116,18 @@ def _build_sender(config: Mapping[str, Any], store: DecisionStore, conn_id: obje
     if not config.get(CONFIG_PREFIX + "SEND_REPLIES", True):
         return None
     send = config.get(CONFIG_PREFIX + "REPLY_SENDER")
+    check = config.get(CONFIG_PREFIX + "REPLY_CHECKER")
     if send is None:
         if not isinstance(conn_id, str) or not conn_id:
             raise WebhookConfigError(f"{CONFIG_PREFIX}CONN_ID must name the connection that sends replies")
-        send = hook_sender(conn_id)
+        replies = HookReplies(conn_id)
+        send, check = replies.send, replies.count_sent
     elif not callable(send):
         raise WebhookConfigError(f"{CONFIG_PREFIX}REPLY_SENDER must be a send(channel, recipient_id, text)")
+    if check is not None and not callable(check):
+        raise WebhookConfigError(
+            f"{CONFIG_PREFIX}REPLY_CHECKER must be a count(channel, recipient_id, text, since)"
+        )
     threads = config.get(CONFIG_PREFIX + "REPLY_THREADS") or DEFAULT_REPLY_THREADS
     poll = config.get(CONFIG_PREFIX + "OUTBOX_POLL_INTERVAL") or DEFAULT_OUTBOX_POLL_INTERVAL
-    return OutboxSender(store.outbox, send, threads=threads, poll_interval=poll).start()
+    return OutboxSender(store.outbox, send, check=check, threads=threads, poll_interval=poll).start()

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import sys
 import types
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -636,6 +637,66 @@ class TestSecrets:
         assert repr(hook) == "InstagramHook(instagram_conn_id='instagram_default')"
         assert TEST_TOKEN not in repr(hook._settings)
         assert TEST_TOKEN not in repr(hook.session.auth)
+
+
+US = "17841400000000000"
+
+
+class TestCountSentSince:
+    CONVERSATIONS_URL = f"{GRAPH}/me/conversations"
+    SINCE = datetime(2026, 12, 2, 6, 0, tzinfo=timezone.utc)
+
+    def _conversation(self, requests_mock, messages, conversation_id="aWdfZAG1faXRlbToxOkl"):
+        requests_mock.get(
+            self.CONVERSATIONS_URL, json={"data": [{"id": conversation_id, "updated_time": "x"}]}
+        )
+        requests_mock.get(
+            f"{GRAPH}/{conversation_id}", json={"messages": {"data": messages}, "id": conversation_id}
+        )
+
+    def test_counts_our_messages_with_that_text_since_then(self, requests_mock, make_hook):
+        self._conversation(
+            requests_mock,
+            [
+                {
+                    "message": "✅ Recorded",
+                    "created_time": "2026-12-02T06:05:00+0000",
+                    "from": {"id": "17841"},
+                },
+                {
+                    "message": "✅ Recorded",
+                    "created_time": "2026-12-02T05:59:59+0000",
+                    "from": {"id": "17841"},
+                },
+                {"message": "✅ Recorded", "created_time": "2026-12-02T06:06:00+0000", "from": {"id": "123"}},
+                {"message": "✅ Recorded", "created_time": "not a time", "from": {"id": "17841"}},
+                {"message": "other", "created_time": "2026-12-02T06:07:00+0000", "from": {"id": "17841"}},
+            ],
+        )
+
+        count = make_hook().count_sent_since("123", "✅ Recorded", self.SINCE, platform="messenger")
+
+        # Only the first: too early, written by the reviewer, unreadable time, other text.
+        assert count == 1
+        first, second = requests_mock.request_history
+        assert first.qs == {"platform": ["messenger"], "user_id": ["123"], "appsecret_proof": [PROOF]}
+        assert second.qs["fields"] == ["messages{message,created_time,from}"]
+        assert "access_token" not in first.url + second.url
+
+    @pytest.mark.parametrize(
+        "data", [pytest.param([], id="no-conversation"), pytest.param([{"id": "../me"}], id="odd-id")]
+    )
+    def test_no_usable_conversation_counts_nothing(self, requests_mock, make_hook, data):
+        requests_mock.get(self.CONVERSATIONS_URL, json={"data": data})
+
+        assert make_hook().count_sent_since("123", "hi", self.SINCE) == 0
+        assert len(requests_mock.request_history) == 1
+
+    def test_refusal_is_raised(self, requests_mock, make_hook):
+        requests_mock.get(self.CONVERSATIONS_URL, **graph_error(10, None, "Requires pages_read_engagement"))
+
+        with pytest.raises(InstagramApiError, match="pages_read_engagement"):
+            make_hook().count_sent_since("123", "hi", self.SINCE)
 
 
 class TestTestConnection:

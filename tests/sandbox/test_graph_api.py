@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -71,6 +72,19 @@ class TestSandboxWithHook:
         make_hook(extra={"account_id": "17841400000000009", "api_version": "v26.0"}).send_message("1", "hi")
         [message] = sandbox.messages
         assert (message["account_id"], message["api_version"]) == ("17841400000000009", "v26.0")
+
+    def test_conversations_show_what_was_sent(self, sandbox, make_hook):
+        hook = make_hook()
+        since = datetime.now(timezone.utc) - timedelta(minutes=1)
+        hook.send_message("6200000000000001", "✅ Recorded: Approve. Thank you.")
+        hook.send_message("6200000000000001", "✅ Recorded: Approve. Thank you.")
+        hook.send_message("6200000000000001", "something else")
+        hook.send_message("6200000000000002", "✅ Recorded: Approve. Thank you.")
+
+        assert hook.count_sent_since("6200000000000001", "✅ Recorded: Approve. Thank you.", since) == 2
+        assert hook.count_sent_since("6200000000000003", "✅ Recorded: Approve. Thank you.", since) == 0
+        later = datetime.now(timezone.utc) + timedelta(minutes=1)
+        assert hook.count_sent_since("6200000000000001", "something else", later) == 0
 
     def test_test_connection(self, make_hook):
         assert make_hook().test_connection() == (

@@ -289,6 +289,55 @@ class TestOutboxSender:
         assert sent == ["from-the-triggerer"]
 
     @pytest.mark.parametrize(
+        ("on_meta", "sent_again"),
+        [
+            pytest.param(1, False, id="reached-meta"),
+            pytest.param(0, True, id="never-reached-meta"),
+            pytest.param(RuntimeError("403 missing permission"), True, id="cannot-tell"),
+        ],
+    )
+    def test_a_row_left_in_doubt_is_looked_for_before_it_is_sent_again(self, store, on_meta, sent_again):
+        # An earlier, identical reply to the same person that was really sent: not taken for this one.
+        store.outbox.add([OutboxMessage("instagram", "u1", "✅ Recorded: approve. Thank you.")])
+        (earlier,) = store.outbox.claim(1, timedelta(minutes=1))
+        store.outbox.mark_sent(earlier.id, "m_earlier")
+        store.outbox.add([OutboxMessage("instagram", "u1", "✅ Recorded: approve. Thank you.")])
+        store.outbox.claim(1, timedelta(seconds=-1))  # a sender claimed it, then died: the lease is over
+        sent, asked = [], []
+
+        def check(channel, recipient, text, since):
+            asked.append((channel, recipient, text, since))
+            if isinstance(on_meta, Exception):
+                raise on_meta
+            return 1 + on_meta  # Meta shows the earlier reply, and this one if it got there
+
+        sender = OutboxSender(store.outbox, lambda c, r, t: sent.append(r) or "m", check=check).start()
+        try:
+            assert sender.drain(timeout=10)
+        finally:
+            sender.stop()
+
+        assert store.outbox.counts() == {"sent": 2}
+        assert sent == (["u1"] if sent_again else [])
+        ((channel, recipient, text, since),) = asked
+        assert (channel, recipient, text) == ("instagram", "u1", "✅ Recorded: approve. Thank you.")
+        assert since < datetime.now(timezone.utc) - timedelta(minutes=9)
+
+    def test_without_a_check_a_row_in_doubt_is_sent_again(self, store, caplog):
+        store.outbox.add([OutboxMessage("instagram", "u1", "a")])
+        store.outbox.claim(1, timedelta(seconds=-1))
+        sent = []
+
+        sender = OutboxSender(store.outbox, lambda c, r, t: sent.append(r) or "m").start()
+        try:
+            assert sender.drain(timeout=10)
+        finally:
+            sender.stop()
+
+        assert sent == ["u1"]
+        assert "the reviewer may get it twice" in caplog.text
+
+    @pytest.mark.parametrize(
         "kwargs", [{"threads": 0}, {"batch": 0}, {"max_attempts": 0}, {"poll_interval": 0}], ids=str
     )
     def test_bad_settings(self, store, kwargs):

@@ -8,7 +8,7 @@ from conftest import TEST_TOKEN
 from airflow_provider_instagram_hil.exceptions import InvalidTokenError
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
-from airflow_provider_instagram_hil.webhook.settings import hook_sender
+from airflow_provider_instagram_hil.webhook.settings import HookReplies
 
 
 @pytest.fixture
@@ -34,14 +34,14 @@ def built(monkeypatch):
 
 class TestHookSender:
     def test_one_hook_per_thread_within_the_ttl(self, graph, built):
-        send = hook_sender("instagram_default")
+        send = HookReplies("instagram_default").send
         for n in range(3):
             assert send("instagram", "17841400000000001", f"reply {n}").startswith("m_")
         assert [m["text"] for m in graph.wait_for_messages(3)] == ["reply 0", "reply 1", "reply 2"]
         assert built[0] == 1
 
     def test_a_new_hook_after_the_ttl_picks_up_a_renewed_token(self, graph, built, instagram_conn_env):
-        send = hook_sender("instagram_default", ttl=0.0)
+        send = HookReplies("instagram_default", ttl=0.0).send
         send("instagram", "1", "first")
         instagram_conn_env(host=graph.url, password="renewed-token")
         # The sandbox only accepts TEST_TOKEN: refusing the renewed token proves the connection was re-read.
