@@ -36,6 +36,7 @@ from airflow_provider_instagram_hil.store.schema import (
     requests,
     responses,
 )
+from airflow_provider_instagram_hil.store.watch import announce_closed
 
 MessageFactory = Callable[[DecisionResult], Iterable[OutboxMessage]]
 
@@ -102,19 +103,24 @@ def register(
     if conn.execute(select(requests.c.request_id).where(*same_try)).first() is not None:
         return None
     same_task = [requests.c[name] == key[name] for name in ("dag_id", "run_id", "task_id", "map_index")]
-    conn.execute(
-        update(requests)
-        .where(
-            *same_task,
-            requests.c.try_number < key["try_number"],
-            requests.c.status == RequestStatus.PENDING.value,
+    older = [
+        *same_task,
+        requests.c.try_number < key["try_number"],
+        requests.c.status == RequestStatus.PENDING.value,
+    ]
+    superseded = list(conn.execute(select(requests.c.request_id).where(*older)).scalars())
+    if superseded:
+        conn.execute(
+            update(requests)
+            .where(requests.c.request_id.in_(superseded), *older)
+            .values(
+                status=RequestStatus.SUPERSEDED.value,
+                closed_reason=f"replaced by try {key['try_number']}",
+                responded_at=now,
+            )
         )
-        .values(
-            status=RequestStatus.SUPERSEDED.value,
-            closed_reason=f"replaced by try {key['try_number']}",
-            responded_at=now,
-        )
-    )
+        for old_id in superseded:
+            announce_closed(conn, old_id)
     request_id = str(row["request_id"])
     try:
         with conn.begin_nested():
@@ -240,6 +246,7 @@ def _record(
         },
     )
     assert closed.rowcount == 1, "the request's row lock should have kept it pending"
+    announce_closed(conn, request.request_id)
     request = replace(
         request,
         status=RequestStatus.DECIDED,
@@ -271,6 +278,7 @@ def expire(
             "p_timed_out": True,
         },
     )
+    announce_closed(conn, request_id)
     request = replace(
         request,
         status=status,

@@ -45,6 +45,7 @@ from airflow_provider_instagram_hil.store.schema import (
     requests,
     responses,
 )
+from airflow_provider_instagram_hil.store.watch import announce_closed
 
 if TYPE_CHECKING:
     from airflow_provider_instagram_hil.store.maintenance import StoreMaintenance
@@ -358,6 +359,8 @@ class DecisionStore:
                     responded_at=now or utcnow(),
                 )
             )
+            if result.rowcount == 1:
+                announce_closed(conn, request_id)
         return result.rowcount == 1
 
     def get_request(self, request_id: str) -> ApprovalRequest | None:

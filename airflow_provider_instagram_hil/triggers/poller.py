@@ -1,23 +1,34 @@
-"""One store poller per (store, event loop): every waiting trigger shares a single query per tick.
+"""One store poller per (store, event loop): every waiting trigger shares one query per read.
 
-A triggerer process may hold thousands of deferred approval tasks. Instead of one query per trigger
-per interval, the triggers register their request ids here and one background task reads the state of
-all of them with ``DecisionStore.get_states(ids, resolved_only=True)`` every tick.
+A triggerer process may hold thousands of deferred approval tasks. Instead of one query per trigger per
+interval, the triggers register their request ids here and one background task reads the state of all
+of them with ``DecisionStore.get_states(ids, resolved_only=True)``.
+
+It reads when told: a watcher of the store (``store/watch.py``: PostgreSQL ``LISTEN``, SQLite's
+``data_version``) reports closed requests as they commit, and the poller reads just those (PostgreSQL
+names them) or every waiting id (SQLite cannot), within milliseconds. It also reads every waiting id
+every ``poll_interval`` whatever it was told, so a lost notification or a listener that is down only
+costs time, never a decision.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from dataclasses import dataclass, field
 
 from airflow_provider_instagram_hil.store import DecisionStore, RequestState
+from airflow_provider_instagram_hil.store.watch import Watcher, watcher_for
 
 log = logging.getLogger(__name__)
 
 #: Longest pause between two attempts while the store keeps failing.
 MAX_BACKOFF_SECONDS = 60.0
+#: Reads prompted by the watcher are at least this far apart, so a burst of closes is read in a few
+#: queries instead of one per close.
+MIN_READ_GAP_SECONDS = 0.02
 
 
 @dataclass(eq=False)
@@ -30,27 +41,34 @@ class Waiter:
 
 
 class StorePoller:
-    """Resolve waiters' futures when their requests leave ``pending``, with one query per tick.
+    """Resolve waiters' futures when their requests leave ``pending``.
 
     Get the shared instance with :meth:`for_store`. The background task starts with the first waiter,
-    ticks at once (a decision recorded while the triggerer was down is found without delay), then every
-    ``poll_interval`` (the smallest among the waiters), and stops when the last waiter leaves. A failing
-    tick is logged and retried with exponential backoff; waiters are not failed by it (each trigger owns
-    its own deadline).
+    reads at once (a decision recorded while the triggerer was down is found without delay), then
+    whenever the watcher reports a change and at least every ``poll_interval`` (the smallest among the
+    waiters); it stops when the last waiter leaves. A failing read is logged and retried with exponential
+    backoff; waiters are not failed by it (each trigger owns its own deadline).
 
     :param store: the decision store to read.
+    :param watcher: reports changes as they commit; None polls only. Default: the store's own.
     """
 
     _instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, StorePoller]] = (
         weakref.WeakKeyDictionary()
     )
 
-    def __init__(self, store: DecisionStore) -> None:
+    def __init__(self, store: DecisionStore, watcher: Watcher | None = None) -> None:
         self.store = store
+        self.watcher = watcher
         self._waiters: dict[str, set[Waiter]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        # Ids the watcher named since the last read; ``_read_all`` when it could not say which.
+        self._named: set[str] = set()
+        self._read_all = False
         self.ticks = 0
+        self.full_reads = 0
 
     @classmethod
     def for_store(cls, store: DecisionStore) -> StorePoller:
@@ -59,7 +77,7 @@ class StorePoller:
         pollers = cls._instances.setdefault(loop, {})
         poller = pollers.get(store.url)
         if poller is None:
-            poller = pollers[store.url] = cls(store)
+            poller = pollers[store.url] = cls(store, watcher_for(store))
         return poller
 
     @property
@@ -79,9 +97,13 @@ class StorePoller:
         waiter = Waiter(request_id, poll_interval, asyncio.get_running_loop().create_future())
         self._waiters.setdefault(request_id, set()).add(waiter)
         if not self.running:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"ighil-store-poller:{self.store.display_url}"
-            )
+            loop = asyncio.get_running_loop()
+            self._read_all = True
+            self._task = loop.create_task(self._run(), name=f"ighil-store-poller:{self.store.display_url}")
+            if self.watcher is not None and (self._watch_task is None or self._watch_task.done()):
+                self._watch_task = loop.create_task(
+                    self.watcher.run(self.changed), name=f"ighil-store-watcher:{self.store.display_url}"
+                )
         else:
             self._changed.set()  # a shorter interval may apply from now on
         return waiter
@@ -97,26 +119,40 @@ class StorePoller:
             waiter.future.cancel()
         self._changed.set()
 
+    def changed(self, request_id: str | None) -> None:
+        """The watcher's callback: ``request_id`` may have closed (None: something did, read all)."""
+        if request_id is None:
+            self._read_all = True
+        elif request_id in self._waiters:
+            self._named.add(request_id)
+        else:
+            return  # another triggerer's request
+        self._changed.set()
+
     async def _run(self) -> None:
         failures = 0
         loop = asyncio.get_running_loop()
-        while self._waiters:
-            delay = self._interval()
-            started = loop.time()
-            try:
-                await self._tick()
-            except Exception as exc:
-                failures += 1
-                delay = min(delay * 2**failures, MAX_BACKOFF_SECONDS)
-                log.warning(
-                    "Decision store %s: poll of %d request(s) failed (%s, attempt %d); retrying in %.1f s",
-                    self.store.display_url,
-                    len(self._waiters),
-                    type(exc).__name__,
-                    failures,
-                    delay,
-                )
-            else:
+        last_full = float("-inf")
+        try:
+            while self._waiters:
+                started = loop.time()
+                full = self._read_all or started - last_full >= self._interval()
+                try:
+                    await self._tick(full=full)
+                except Exception as exc:
+                    failures += 1
+                    delay = min(self._interval() * 2**failures, MAX_BACKOFF_SECONDS)
+                    log.warning(
+                        "Decision store %s: poll of %d request(s) failed (%s, attempt %d); retry in %.1f s",
+                        self.store.display_url,
+                        len(self._waiters),
+                        type(exc).__name__,
+                        failures,
+                        delay,
+                    )
+                    self._read_all = True
+                    await self._sleep_until(started + delay, backing_off=True, last_read=started)
+                    continue
                 if failures:
                     log.info(
                         "Decision store %s reachable again after %d failure(s)",
@@ -124,36 +160,51 @@ class StorePoller:
                         failures,
                     )
                 failures = 0
-            # The period is the interval, not the interval plus the tick: a slow tick eats into the pause.
-            await self._sleep(delay, backing_off=failures > 0, since=started)
-        self._task = None
+                if full:
+                    last_full = started  # the period is the interval, not the interval plus the read
+                await self._sleep_until(last_full + self._interval(), backing_off=False, last_read=started)
+        finally:
+            self._task = None
+            if self._watch_task is not None and not self._waiters:
+                self._watch_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._watch_task
+                self._watch_task = None
 
-    async def _tick(self) -> None:
-        ids = list(self._waiters)
+    async def _tick(self, *, full: bool) -> None:
+        """Read every waiting id (``full``), or only those the watcher named since the last read."""
+        if full or self._read_all:
+            ids, self._read_all, self._named = list(self._waiters), False, set()
+            self.full_reads += 1
+        else:
+            ids, self._named = [i for i in self._named if i in self._waiters], set()
         self.ticks += 1
+        if not ids:
+            return
         states = await asyncio.to_thread(self.store.get_states, ids, resolved_only=True)
         for request_id, state in states.items():
             for waiter in self._waiters.pop(request_id, ()):
                 if not waiter.future.done():
                     waiter.future.set_result(state)
 
-    async def _sleep(self, delay: float, *, backing_off: bool, since: float) -> None:
-        """Sleep until ``delay`` seconds after ``since``; wake early to stop when idle or to adopt a
-        shorter interval."""
+    async def _sleep_until(self, deadline: float, *, backing_off: bool, last_read: float) -> None:
+        """Sleep until ``deadline``; return early when the watcher reported a change (not while backing
+        off), to stop when idle, or when a waiter with a shorter interval moved the deadline closer."""
         loop = asyncio.get_running_loop()
-        start = since
         while self._waiters:
-            if not backing_off:
-                # Re-read on every wake-up: a waiter added meanwhile (even during the tick) may poll faster.
-                delay = min(delay, self._interval())
-            remaining = start + delay - loop.time()
+            if not backing_off and (self._named or self._read_all):
+                # Coalesce a burst of closes into a few reads.
+                await asyncio.sleep(max(0.0, last_read + MIN_READ_GAP_SECONDS - loop.time()))
+                return
+            remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=remaining)
-            except asyncio.TimeoutError:
-                return
             self._changed.clear()
+            if not backing_off:
+                # A waiter added meanwhile (even during the read) may poll faster.
+                deadline = min(deadline, last_read + self._interval())
 
     def _interval(self) -> float:
         return min((w.poll_interval for group in self._waiters.values() for w in group), default=1.0)
