@@ -38,7 +38,7 @@ from typing import Any
 
 from benchmarks import BENCH_DIR, RESULTS_DIR
 from benchmarks.e2e_report import markdown, summarise, targets
-from benchmarks.report import machine_description, write_json, write_text
+from benchmarks.report import code_digest, machine_description, write_json, write_text
 
 DAGS_FOLDER = BENCH_DIR / "dags"
 DAGS = {"ours": "bench_e2e_instagram", "native": "bench_e2e_native"}
@@ -214,6 +214,7 @@ def run(
     """Run the benchmark; write ``e2e.json`` and ``e2e.md`` into ``out_dir``; return the result."""
     from benchmarks.stores import postgres_base_url, postgres_version
 
+    machine = machine or machine_description()  # before the run: its load average and source digest
     pairs = pairs or (QUICK_PAIRS if quick else DEFAULT_PAIRS)
     backends = list(backends or (["sqlite"] if quick else ["sqlite", "postgres"]))
     if "postgres" in backends and postgres_version(postgres_base_url(postgres_url)) is None:
@@ -227,7 +228,7 @@ def run(
     result: dict[str, Any] = {
         "benchmark": "e2e",
         "quick": quick,
-        "machine": machine or machine_description(),
+        "machine": machine,
         "config": {
             "pairs": pairs,
             "backends": backends,
@@ -241,6 +242,9 @@ def run(
         },
         "backends": {m["backend"]: {**m, "summary": summarise(m["samples"])} for m in measured},
     }
+    if code_digest() != machine.get("provider_source_digest"):
+        result["notes"] = ["The provider's source changed during the run: run it again."]
+        print("warning: the provider's source changed during the run", file=sys.stderr)
     result["targets"] = targets(result)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "e2e.json", result)
@@ -254,7 +258,12 @@ def _terminate_cleanly() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    def leave(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        sys.exit(143)
+
+    previous = signal.signal(signal.SIGTERM, leave)
     try:
         yield
     finally:

@@ -115,6 +115,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Answer = {config['answer']}; every later instant comes from Airflow's database, the decision "
         "store and the triggerer's log.",
     ]
+    parts += [f"**{note}**" for note in result.get("notes", [])]
     for backend, data in result["backends"].items():
         summary = data["summary"]
         rows = []

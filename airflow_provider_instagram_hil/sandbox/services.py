@@ -106,7 +106,7 @@ class AirflowServices(SandboxStack):
             dags_folder,
             home=home,
             store_url=store_url,
-            poll_interval=poll_interval or 0.0,
+            poll_interval=poll_interval or 0.0,  # placeholder: env() leaves the option out when None
             reviewer_id=reviewer_id,
             extra_env=extra_env,
         )
@@ -122,6 +122,7 @@ class AirflowServices(SandboxStack):
         self._jwt_secret = secrets.token_urlsafe(48)
         self._api_secret = secrets.token_urlsafe(32)
         self.components: dict[str, ManagedProcess] = {}
+        self._component_args: dict[str, tuple[str, ...]] = {}
         self._clients: list[AirflowApiClient] = []
         self._admin: AirflowApiClient | None = None
 
@@ -182,10 +183,15 @@ class AirflowServices(SandboxStack):
         self.wait_healthy(self.start_timeout - (time.monotonic() - began))
 
     def start_component(self, name: str, *args: str) -> ManagedProcess:
-        """Start (or restart) one Airflow component, e.g. ``"triggerer"``, in its own process group."""
+        """Start (or restart) one Airflow component, e.g. ``"triggerer"``, in its own process group.
+
+        :param args: its command-line arguments; a restart without any reuses the previous ones.
+        """
         old = self.components.get(name)
         if old is not None:
             old.stop()
+        args = args or self._component_args.get(name, ())
+        self._component_args[name] = args
         proc = ManagedProcess(
             name,
             [self.airflow_bin(), name, *args],
