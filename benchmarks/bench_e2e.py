@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import random
 import signal
 import sys
@@ -270,6 +271,17 @@ def _terminate_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def render(path: Path) -> dict[str, Any]:
+    """Summarise the samples of an existing ``e2e.json`` again; rewrite it and its ``e2e.md`` beside it."""
+    result = json.loads(path.read_text(encoding="utf-8"))
+    for data in result["backends"].values():
+        data["summary"] = summarise(data["samples"])
+    result["targets"] = targets(result)
+    write_json(path, result)
+    write_text(path.with_suffix(".md"), markdown(result))
+    return result
+
+
 def _default_poll_interval() -> float | None:
     try:
         from airflow_provider_instagram_hil.config import DEFAULT_POLL_INTERVAL
@@ -289,7 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default=None, help="sqlite,postgres (default; --quick: sqlite)")
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
+    parser.add_argument(
+        "--render", type=Path, default=None, help="summarise an existing e2e.json again (no run)"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        print(markdown(render(args.render)))
+        return 0
     out = args.out or (Path(tempfile.mkdtemp(prefix="ighil-bench-")) if args.quick else RESULTS_DIR)
     backends = args.backends.split(",") if args.backends else None
     result = run(out, quick=args.quick, pairs=args.pairs, backends=backends, postgres_url=args.postgres_url)

@@ -14,8 +14,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: About 50 s on the shared 2-core machine: a stack start, two DAG runs, the teardown.
 BUDGET_SECONDS = 120
-#: The order every run goes through, as recorded; ours also has ``event_fired`` after ``committed``.
+#: The order every run goes through; ours also has ``event_fired`` after ``committed``. A task ended by its
+#: trigger is not scheduled or queued again: those two instants then precede the answer and are left out.
 STEPS = ("sent", "committed", "event_submitted", "approval_queued", "approval_end", "downstream_start")
+OPTIONAL_STEPS = ("event_submitted", "approval_queued")
 
 
 @pytest.mark.e2e
@@ -55,12 +57,20 @@ class TestQuickEndToEndBenchmark:
         for sample in samples:
             assert "error" not in sample, sample
             assert sample["parked_as"] in ("deferred", "awaiting_input")
-            instants = [datetime.fromisoformat(sample[step]) for step in STEPS]
+            sent = datetime.fromisoformat(sample["sent"])
+            instants = []
+            for step in STEPS:
+                if not sample.get(step):
+                    assert step in OPTIONAL_STEPS, (step, sample)
+                    continue
+                when = datetime.fromisoformat(sample[step])
+                if step not in OPTIONAL_STEPS or when >= sent:
+                    instants.append(when)
             assert instants == sorted(instants), sample
         ours = next(s for s in samples if s["variant"] == "ours")
         fired = datetime.fromisoformat(ours["event_fired"])
         assert datetime.fromisoformat(ours["committed"]) <= fired
-        assert fired <= datetime.fromisoformat(ours["event_submitted"])
+        assert fired <= datetime.fromisoformat(ours["approval_end"])
 
     def test_summary_has_both_variants_and_a_ratio(self, results):
         out, _ = results
@@ -74,7 +84,7 @@ class TestQuickEndToEndBenchmark:
                 > figures["answer_to_approval_end"]["p50_ms"]
             )
             assert figures["answer_to_approval_end"]["p50_ms"] > 0
-        assert summary["ratios"]["answer_to_downstream_running"]["p50_ms"] > 0
+        assert summary["ratios"]["answer_to_downstream_running"]["p50"] > 0
         assert summary["variants"]["ours"]["steps_p50_ms"]["committed → trigger fired (our poll tick)"] >= 0
 
     def test_quick_run_fits_its_budget(self, results):
