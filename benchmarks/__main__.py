@@ -1,5 +1,7 @@
 """Run every benchmark and write the combined summary: ``python -m benchmarks [--quick]`` (``make bench``).
 
+``--quick`` leaves out ``e2e`` (it starts a whole Airflow deployment); ``--quick --only e2e`` runs one pair.
+
 Results go to ``benchmarks/results/`` (with ``--quick``: a new temporary folder unless ``--out`` is
 given, so a smoke run never overwrites the committed figures). PostgreSQL cases run when the server at
 ``INSTAGRAM_HIL_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``) answers.
@@ -26,7 +28,8 @@ from benchmarks.report import (
     write_text,
 )
 
-BENCHMARKS = ("triggers", "webhook", "send")
+BENCHMARKS = ("triggers", "webhook", "send", "e2e")
+QUICK_BENCHMARKS = ("triggers", "webhook", "send")
 
 
 def _run_one(name: str, out: Path, args: argparse.Namespace, backends: list[str], machine: dict) -> dict:
@@ -41,6 +44,17 @@ def _run_one(name: str, out: Path, args: argparse.Namespace, backends: list[str]
 
         return bench_webhook.run(
             out, quick=args.quick, backends=backends, postgres_url=args.postgres_url, machine=machine
+        )
+    if name == "e2e":
+        from benchmarks import bench_e2e
+
+        return bench_e2e.run(
+            out,
+            quick=args.quick,
+            pairs=args.pairs,
+            backends=backends,
+            postgres_url=args.postgres_url,
+            machine=machine,
         )
     from benchmarks import bench_send
 
@@ -82,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small smoke run (about half a minute, SQLite)")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     parser.add_argument(
-        "--only", default=",".join(BENCHMARKS), help="comma-separated subset of " + ", ".join(BENCHMARKS)
+        "--only",
+        default=None,
+        help="comma-separated subset of " + ", ".join(BENCHMARKS) + " (default: all; --quick: no e2e)",
     )
+    parser.add_argument("--pairs", type=int, default=None, help="e2e: runs of each variant per backend")
     parser.add_argument("--backends", default=None, help="sqlite,postgres (default; --quick: sqlite)")
     parser.add_argument("--postgres-url", default=None)
     args = parser.parse_args(argv)
@@ -106,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = []
     timings: dict[str, float] = {}
     failed = []
-    for name in args.only.split(","):
+    only = args.only or ",".join(QUICK_BENCHMARKS if args.quick else BENCHMARKS)
+    for name in only.split(","):
         if name not in BENCHMARKS:
             parser.error(f"unknown benchmark {name!r}")
         print(f"== {name}", flush=True)
