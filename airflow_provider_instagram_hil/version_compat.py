@@ -26,7 +26,7 @@ from airflow.sdk.exceptions import (  # noqa: E402
 )
 from airflow.sdk.execution_time.xcom import XCom  # noqa: E402
 from airflow.sdk.log import mask_secret  # noqa: E402
-from airflow.triggers.base import BaseTrigger, TriggerEvent  # noqa: E402
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent  # noqa: E402
 
 try:  # the task SDK's copy (Airflow >= 3.2); Airflow matches plugin base classes by name, either works
     from airflow.sdk.plugins_manager import AirflowPlugin
@@ -50,6 +50,7 @@ __all__ = [
     "BaseTrigger",
     "Connection",
     "SkipMixin",
+    "TaskSuccessEvent",
     "TriggerEvent",
     "XCom",
     "conf",

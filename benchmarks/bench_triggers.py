@@ -54,7 +54,8 @@ VARIANT_LABELS = {"shared": "shared poller", "naive": "naive (1 query/trigger)"}
 
 
 def _naive_trigger_class() -> type:
-    from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger, payload_from_state
+    from airflow_provider_instagram_hil.triggers.events import payload_from_state
+    from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
     from airflow_provider_instagram_hil.version_compat import TriggerEvent
 
     class NaivePollingTrigger(InstagramDecisionTrigger):

@@ -125,6 +125,8 @@ class RequestState:
     expires_at: datetime
     closed_reason: str | None = None
     responses: tuple[Response, ...] = ()
+    newer_try: bool = False
+    """A later try of the same task instance has a request of its own: this one's task moved on."""
 
     @property
     def resolved(self) -> bool:

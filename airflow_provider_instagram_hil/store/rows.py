@@ -95,6 +95,7 @@ def state_from_row(row: Row, responses: Iterable[Response] = ()) -> RequestState
         expires_at=row.expires_at,
         closed_reason=row.closed_reason,
         responses=tuple(responses),
+        newer_try=bool(getattr(row, "newer_try", False)),
     )
 
 

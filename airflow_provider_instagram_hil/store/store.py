@@ -64,6 +64,20 @@ _STATE_COLUMNS = (
     requests.c.expires_at,
     requests.c.closed_reason,
 )
+_later = requests.alias("later")
+#: Whether a later try of the same task instance registered a request (the unique index answers it).
+_NEWER_TRY = (
+    select(_later.c.request_id)
+    .where(
+        _later.c.dag_id == requests.c.dag_id,
+        _later.c.run_id == requests.c.run_id,
+        _later.c.task_id == requests.c.task_id,
+        _later.c.map_index == requests.c.map_index,
+        _later.c.try_number > requests.c.try_number,
+    )
+    .exists()
+    .label("newer_try")
+)
 _RESPONSE_COLUMNS = (
     responses.c.responder_id,
     responses.c.channel,
@@ -84,7 +98,7 @@ def _ids_query(dialect: str, resolved_only: bool) -> Select[Any]:
     The responses come in the same statement (one row per response), so a tick stays one query.
     """
     query = (
-        select(*_STATE_COLUMNS, *_RESPONSE_COLUMNS)
+        select(*_STATE_COLUMNS, _NEWER_TRY, *_RESPONSE_COLUMNS)
         .select_from(requests.outerjoin(responses, responses.c.request_id == requests.c.request_id))
         .where(_id_in(requests.c.request_id, dialect))
         .order_by(responses.c.id)
@@ -392,6 +406,22 @@ class DecisionStore:
             if row.responder_id is not None:
                 answers.setdefault(row.request_id, []).append(response_from_row(row))
         return {rid: state_from_row(row, answers.get(rid, ())) for rid, row in first.items()}
+
+    def request_for_try(
+        self, *, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int
+    ) -> ApprovalRequest | None:
+        """The request of one task try, or None when that try registered none."""
+        with self.transaction() as conn:
+            request_id = conn.execute(
+                select(requests.c.request_id).where(
+                    requests.c.dag_id == dag_id,
+                    requests.c.run_id == run_id,
+                    requests.c.task_id == task_id,
+                    requests.c.map_index == map_index,
+                    requests.c.try_number == try_number,
+                )
+            ).scalar()
+            return decisions.load_request(conn, request_id) if request_id is not None else None
 
     def pending_for_sender(self, channel: str, sender_id: str) -> list[ApprovalRequest]:
         """The pending requests that ask ``sender_id`` on ``channel``, oldest first (one indexed query)."""

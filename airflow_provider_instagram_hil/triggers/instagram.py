@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError
@@ -18,107 +18,47 @@ from airflow_provider_instagram_hil.store import (
     DecisionStore,
     Outcome,
     RequestState,
-    RequestStatus,
 )
 from airflow_provider_instagram_hil.store.engine import display_url
+from airflow_provider_instagram_hil.triggers.events import (
+    ApprovalResult,
+    DecisionEventPayload,
+    approval_result,
+    decided_by,
+    error_payload,
+    payload_from_state,
+)
 from airflow_provider_instagram_hil.triggers.poller import MAX_BACKOFF_SECONDS, StorePoller, Waiter
-from airflow_provider_instagram_hil.version_compat import BaseTrigger, TriggerEvent
+from airflow_provider_instagram_hil.version_compat import BaseTrigger, TaskSuccessEvent, TriggerEvent, XCom
 
 #: How long after the deadline the trigger keeps trying to reach a failing store before giving up.
 EXPIRE_RETRY_SECONDS = 300.0
 
-EventStatus = Literal["decided", "timed_out", "error"]
 
-
-#: Why a request closed without a decision, as the task's error says it.
-_CLOSED_WITHOUT_DECISION = {
-    RequestStatus.CANCELLED: "the approval request was cancelled",
-    RequestStatus.SUPERSEDED: "the approval request was superseded by a newer try",
-    RequestStatus.PENDING: "the approval request is still pending",
-}
 #: Said in the store when a user action in Airflow stops the waiting task.
 STOPPED_IN_AIRFLOW = "the task was stopped in Airflow (cleared, or marked success or failed)"
-
-
-class ResponsePayload(TypedDict):
-    """One reviewer's answer, as the event and the XCom result list it."""
-
-    responder: str
-    channel: str
-    option: str
-    reason: str | None
-    received_at: str
-    source: str
-
-
-class DecisionEventPayload(TypedDict):
-    """What the trigger hands back to ``InstagramApprovalOperator.execute_complete``.
-
-    ``status`` is ``"timed_out"`` whenever the deadline closed the request; ``chosen_option`` then holds
-    the default option if one was applied, else None. ``responses`` lists every answer, oldest first.
-    """
-
-    status: EventStatus
-    request_id: str
-    chosen_option: str | None
-    responded_by: str | None
-    responded_at: str | None
-    timed_out: bool
-    error: str | None
-    responses: list[ResponsePayload]
-
-
-def payload_from_state(state: RequestState) -> DecisionEventPayload:
-    """Describe a resolved request as an event payload."""
-    if state.status in _CLOSED_WITHOUT_DECISION:
-        why = f" ({state.closed_reason})" if state.closed_reason else ""
-        return error_payload(state.request_id, _CLOSED_WITHOUT_DECISION[state.status] + why)
-    timed_out = state.timed_out or state.status is RequestStatus.EXPIRED
-    return DecisionEventPayload(
-        status="timed_out" if timed_out else "decided",
-        request_id=state.request_id,
-        chosen_option=state.chosen_option,
-        responded_by=state.responded_by,
-        responded_at=state.responded_at.isoformat() if state.responded_at else None,
-        timed_out=timed_out,
-        error=None,
-        responses=[
-            ResponsePayload(
-                responder=r.responder_id,
-                channel=r.channel,
-                option=r.option,
-                reason=r.reason,
-                received_at=r.received_at.isoformat(),
-                source=r.source,
-            )
-            for r in state.responses
-        ],
-    )
-
-
-def error_payload(request_id: str, error: str) -> DecisionEventPayload:
-    """An event payload that makes the task fail with ``error``."""
-    return DecisionEventPayload(
-        status="error",
-        request_id=request_id,
-        chosen_option=None,
-        responded_by=None,
-        responded_at=None,
-        timed_out=False,
-        error=error,
-        responses=[],
-    )
 
 
 class InstagramDecisionTrigger(BaseTrigger):
     """Fire once when the approval request is decided, or when its deadline passes.
 
+    With ``end_from_trigger``, an outcome that lets downstream tasks run (an approving option, chosen or
+    applied as the default) ends the task right here with its XCom result (``TaskSuccessEvent``): no
+    worker starts just to return it. Every other outcome (a rejection, which skips downstream tasks; a
+    timeout without a default or an error, which fail the task) goes back to the worker as a
+    ``TriggerEvent``, exactly as before.
+
     :param request_id: the decision store's request id.
     :param timeout_at: the deadline (aware datetime or ISO 8601 string); at it the default option is
         recorded, or the request expires.
-    :param poll_interval: seconds between two reads of the store.
+    :param poll_interval: seconds between two full reads of the store (decisions usually wake the
+        trigger sooner).
     :param store_url: the store's SQLAlchemy URL; None reads ``[instagram_hil] store_url`` in the triggerer
         (keep passwords there, not here: trigger kwargs are stored and shown).
+    :param end_from_trigger: end an approved task in the triggerer.
+    :param reject_options: the options that count as a rejection (never ended here).
+    :param push_result: push the result as the task's XCom ``return_value`` (the operator's
+        ``do_xcom_push``) when ending the task here.
     """
 
     def __init__(
@@ -127,6 +67,9 @@ class InstagramDecisionTrigger(BaseTrigger):
         timeout_at: str | datetime,
         poll_interval: float,
         store_url: str | None = None,
+        end_from_trigger: bool = False,
+        reject_options: list[str] | None = None,
+        push_result: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -134,6 +77,9 @@ class InstagramDecisionTrigger(BaseTrigger):
         self.timeout_at = _aware(timeout_at)
         self.poll_interval = float(poll_interval)
         self.store_url = store_url
+        self.end_from_trigger = bool(end_from_trigger)
+        self.reject_options = list(reject_options or [])
+        self.push_result = bool(push_result)
         self._poller: StorePoller | None = None
         self._waiter: Waiter | None = None
 
@@ -146,6 +92,9 @@ class InstagramDecisionTrigger(BaseTrigger):
                 "timeout_at": self.timeout_at.isoformat(),
                 "poll_interval": self.poll_interval,
                 "store_url": self.store_url,
+                "end_from_trigger": self.end_from_trigger,
+                "reject_options": self.reject_options,
+                "push_result": self.push_result,
             },
         )
 
@@ -176,11 +125,50 @@ class InstagramDecisionTrigger(BaseTrigger):
         finally:
             poller.remove(waiter)
             self._waiter = None
+        newer_try = state is not None and state.newer_try
         payload = payload_from_state(state) if state is not None else await self._expire(store)
+        result = approval_result(payload, self.reject_options)
+        ending = self.end_from_trigger and result is not None and result["approved"] and not newer_try
+        if ending and result is not None and await self._push_result(result):
+            # What execute_complete would have logged and returned, without starting a worker for it.
+            self.log.info(
+                "Request %s: %r chosen by %s", self.request_id, result["chosen_option"], decided_by(result)
+            )
+            yield TaskSuccessEvent()
+            return
         self.log.info(
             "Request %s: %s (option %s)", self.request_id, payload["status"], payload["chosen_option"]
         )
         yield TriggerEvent(payload)
+
+    async def _push_result(self, result: ApprovalResult) -> bool:
+        """Push the task's XCom ``return_value`` through the Task SDK, as a worker would; False when that
+        cannot be done here (the worker then resumes and pushes it)."""
+        if not self.push_result:
+            return True
+        ti = self.task_instance
+        if ti is None:
+            return False
+        try:
+            # Not TaskSuccessEvent(xcoms=...): Airflow 3.3.2 stores those values JSON-encoded twice, so a
+            # downstream task would read the result back as a string.
+            await asyncio.to_thread(
+                XCom.set,
+                key="return_value",
+                value=result,
+                dag_id=ti.dag_id,
+                task_id=ti.task_id,
+                run_id=ti.run_id,
+                map_index=ti.map_index if ti.map_index is not None else -1,
+            )
+        except Exception as exc:
+            self.log.warning(
+                "Request %s: could not push the result from the triggerer (%s); resuming on a worker",
+                self.request_id,
+                type(exc).__name__,
+            )
+            return False
+        return True
 
     async def _expire(self, store: DecisionStore) -> DecisionEventPayload:
         """Close the request at its deadline; retry a failing store for a while, then report an error."""

@@ -202,6 +202,9 @@ class TestExecute:
             "timeout_at": request.expires_at.isoformat(),
             "poll_interval": 0.5,
             "store_url": store_url,
+            "end_from_trigger": True,
+            "reject_options": ["Reject"],
+            "push_result": True,
         }
         assert timedelta(hours=24) < deferral.timeout <= timedelta(hours=24) + DEFERRAL_GRACE
         # The "Instagram request" extra link finds the request through this XCom while the task waits.
@@ -498,6 +501,40 @@ class TestExecuteComplete:
             approval().execute_complete(
                 make_context(), event(status="error", option=None, error="the approval request was cancelled")
             )
+
+    def test_a_task_ended_by_its_trigger_in_dags_test_reads_its_result(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        # ``airflow dags test`` resumes the task with the bare state of the trigger's TaskSuccessEvent.
+        context = make_context()
+        operator = rendered(approval(store_url), context)
+        request_id = deferred(operator, context).trigger.request_id
+        store.record_decision(request_id, option="Approve", responder_id=REVIEWER)
+
+        result = operator.execute_complete(context, "success")
+
+        assert (result["request_id"], result["chosen_option"], result["approved"]) == (
+            request_id,
+            "Approve",
+            True,
+        )
+
+    def test_an_event_of_an_earlier_try_is_ignored_and_the_task_waits_again(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        first = make_context()
+        old_id = deferred(rendered(approval(store_url), first), first).trigger.request_id
+        store.record_decision(old_id, option="Reject", responder_id=REVIEWER)
+        second = make_context(try_number=2)
+        operator = rendered(approval(store_url), second)
+        new_id = deferred(operator, second).trigger.request_id
+
+        with pytest.raises(TaskDeferred) as again:
+            operator.execute_complete(second, event(old_id, option="Reject"))
+
+        assert again.value.trigger.request_id == new_id
+        store.record_decision(new_id, option="Approve", responder_id=REVIEWER)
+        assert operator.execute_complete(second, event(old_id, option="Reject"))["request_id"] == new_id
 
     def test_unknown_option_is_refused(self, make_context):
         with pytest.raises(AirflowException, match="unexpected event"):

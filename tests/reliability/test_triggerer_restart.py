@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_instagram_hil.store import RequestStatus
-from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger, payload_from_state
+from airflow_provider_instagram_hil.triggers.events import payload_from_state
+from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
 
 from .support import OPTIONS, register_requests, scaled
 from .workers import receive, run_trigger_set, start_worker

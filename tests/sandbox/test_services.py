@@ -124,20 +124,21 @@ class TestApprovalWithRealTriggerer:
         assert request is not None
         assert request.status is RequestStatus.DECIDED
         assert request.responded_by == services.reviewer_id
-        # Only the real triggerer writes trigger logs: the event came from there, after the commit.
-        fired = [
-            r
-            for r in services.trigger_log_records(APPROVAL, run_id, "approve")
-            if r["event"] == "Trigger fired event"
-        ]
+        # Only the real triggerer writes trigger logs: the approval ended there, after the commit, saying who
+        # decided, with no worker started to resume it.
+        records = services.trigger_log_records(APPROVAL, run_id, "approve")
+        fired = [r for r in records if r["event"] == "Trigger fired event"]
         assert len(fired) == 1
-        assert _request_id(prompt) in fired[0]["result"]
+        assert fired[0]["result"] == "TriggerEvent<'success'>"
+        decided = f"Request {_request_id(prompt)}: 'Approve' chosen by recipient {services.reviewer_id}"
+        assert [r["event"] for r in records if r["event"].startswith("Request ")] == [decided]
         assert request.responded_at is not None
         approve = api.task_times(APPROVAL, run_id, "approve")
         after = api.task_times(APPROVAL, run_id, "after")
-        assert approve.scheduled is not None
+        assert approve.end is not None
         assert after.start is not None
-        assert request.responded_at <= approve.scheduled <= after.start
+        # Ended by the trigger: no second scheduling of the approval task, just its end after the tap.
+        assert approve.scheduled < request.responded_at <= approve.end <= after.start
 
     def test_clear_gives_a_new_try_that_a_new_tap_resumes(self, services):
         run_id, first = _start_approval(services)

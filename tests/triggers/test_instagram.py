@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import random
+import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,10 +14,19 @@ from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.store import Outcome, RequestStatus
 from airflow_provider_instagram_hil.triggers import instagram as trigger_module
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
+from airflow_provider_instagram_hil.version_compat import TaskSuccessEvent
 
 from .conftest import REVIEWER
 
-KWARGS = {"request_id", "timeout_at", "poll_interval", "store_url"}
+KWARGS = {
+    "request_id",
+    "timeout_at",
+    "poll_interval",
+    "store_url",
+    "end_from_trigger",
+    "reject_options",
+    "push_result",
+}
 
 
 def trigger_for(request, store_url, *, poll_interval: float = 0.05, timeout_at=None):
@@ -263,6 +273,152 @@ class TestRun:
             assert not poller.running
 
         asyncio.run(scenario())
+
+
+class TestEndFromTrigger:
+    """An approved outcome ends the task in the triggerer; everything else goes back to the worker.
+
+    The real triggerer pushes the XCom through the Task SDK (``tests/sandbox/test_services.py`` reads it
+    downstream); here ``XCom.set`` records what it was given.
+    """
+
+    @pytest.fixture(autouse=True)
+    def pushed(self, monkeypatch):
+        calls = []
+        monkeypatch.setattr(trigger_module.XCom, "set", lambda **kwargs: calls.append(kwargs))
+        return calls
+
+    def _ending(self, request, store_url, **kwargs):
+        trigger = InstagramDecisionTrigger(
+            request_id=request.request_id,
+            timeout_at=request.expires_at,
+            poll_interval=0.05,
+            store_url=store_url,
+            end_from_trigger=True,
+            reject_options=["Reject"],
+            **kwargs,
+        )
+        trigger.task_instance = types.SimpleNamespace(
+            dag_id=request.dag_id, task_id=request.task_id, run_id=request.run_id, map_index=request.map_index
+        )
+        return trigger
+
+    def test_outside_a_triggerer_the_worker_resumes(
+        self, store, store_url, shared_store, make_request, first_event, pushed
+    ):
+        request = make_request()
+        store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER)
+        trigger = self._ending(request, store_url)
+        trigger.task_instance = None
+
+        event = asyncio.run(first_event(trigger))
+
+        assert not isinstance(event, TaskSuccessEvent)
+        assert pushed == []
+
+    def test_a_failed_push_resumes_the_worker(
+        self, monkeypatch, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request()
+        store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER)
+
+        def refuse(**kwargs):
+            raise RuntimeError("supervisor gone")
+
+        monkeypatch.setattr(trigger_module.XCom, "set", refuse)
+        event = asyncio.run(first_event(self._ending(request, store_url)))
+
+        assert not isinstance(event, TaskSuccessEvent)
+        assert event.payload["chosen_option"] == "Approve"
+
+    def test_approval_ends_the_task_with_its_result(
+        self, store, store_url, shared_store, make_request, first_event, pushed
+    ):
+        request = make_request()
+        store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER, mid="m1")
+
+        event = asyncio.run(first_event(self._ending(request, store_url)))
+
+        assert isinstance(event, TaskSuccessEvent)
+        assert event.xcoms is None
+        (push,) = pushed
+        assert {k: push[k] for k in ("key", "dag_id", "task_id", "run_id", "map_index")} == {
+            "key": "return_value",
+            "dag_id": request.dag_id,
+            "task_id": request.task_id,
+            "run_id": request.run_id,
+            "map_index": request.map_index,
+        }
+        result = push["value"]
+        assert (result["request_id"], result["chosen_option"], result["approved"]) == (
+            request.request_id,
+            "Approve",
+            True,
+        )
+        assert (result["responded_by"], result["timed_out"]) == (REVIEWER, False)
+        assert [r["option"] for r in result["responses"]] == ["Approve"]
+
+    def test_approving_default_at_the_timeout_ends_the_task(
+        self, store, store_url, shared_store, make_request, first_event, pushed
+    ):
+        request = make_request(expires_in=0.2, default_option="Approve")
+
+        event = asyncio.run(first_event(self._ending(request, store_url)))
+
+        assert isinstance(event, TaskSuccessEvent)
+        assert pushed[0]["value"]["timed_out"] is True
+        assert pushed[0]["value"]["responded_by"] is None
+
+    def test_without_push_no_xcom(self, store, store_url, shared_store, make_request, first_event, pushed):
+        request = make_request()
+        store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER)
+
+        event = asyncio.run(first_event(self._ending(request, store_url, push_result=False)))
+
+        assert isinstance(event, TaskSuccessEvent)
+        assert pushed == []
+
+    @pytest.mark.parametrize(
+        ("option", "expires_in", "default"),
+        [
+            pytest.param("Reject", 60.0, None, id="rejection-skips-downstream-on-a-worker"),
+            pytest.param(None, 0.2, None, id="timeout-without-default-fails-on-a-worker"),
+            pytest.param(None, 0.2, "Reject", id="rejecting-default"),
+        ],
+    )
+    def test_other_outcomes_resume_the_worker(
+        self, store, store_url, shared_store, make_request, first_event, option, expires_in, default
+    ):
+        request = make_request(expires_in=expires_in, default_option=default)
+        if option is not None:
+            store.record_decision(request.request_id, option=option, responder_id=REVIEWER)
+
+        event = asyncio.run(first_event(self._ending(request, store_url)))
+
+        assert not isinstance(event, TaskSuccessEvent)
+        assert event.payload["status"] in ("decided", "timed_out")
+
+    def test_a_task_that_moved_on_to_a_newer_try_is_not_ended(
+        self, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request()
+        store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER)
+        store.register_request(
+            dag_id=request.dag_id,
+            run_id=request.run_id,
+            task_id=request.task_id,
+            map_index=request.map_index,
+            try_number=request.try_number + 1,
+            recipients=[REVIEWER],
+            options=["Approve", "Reject"],
+            expires_at=request.expires_at,
+        )
+
+        event = asyncio.run(first_event(self._ending(request, store_url)))
+
+        # The worker of the newer try decides what this event means (it ignores it and waits again).
+        assert not isinstance(event, TaskSuccessEvent)
+        assert event.payload["chosen_option"] == "Approve"
 
 
 class TestTimeoutDecisionRace:
