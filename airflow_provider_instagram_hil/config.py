@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts
 from airflow_provider_instagram_hil.version_compat import conf
 
 SECTION = "instagram_hil"
@@ -37,3 +38,27 @@ def get_poll_interval() -> float:
     if value <= 0:
         raise ValueError(f"[{SECTION}] poll_interval must be positive, got {value}")
     return value
+
+
+#: ``[instagram_hil]`` option -> :class:`StoreTimeouts` field.
+STORE_TIMEOUT_OPTIONS = {
+    "store_connect_timeout": "connect",
+    "store_statement_timeout": "statement",
+    "store_lock_timeout": "lock",
+    "store_pool_timeout": "pool",
+}
+
+
+def get_store_timeouts() -> StoreTimeouts:
+    """Return the decision store's time limits from ``[instagram_hil] store_*_timeout`` (seconds).
+
+    :raises ValueError: naming the option that is not a positive number.
+    """
+    defaults = StoreTimeouts()
+    values: dict[str, float] = {}
+    for option, field in STORE_TIMEOUT_OPTIONS.items():
+        value = conf.getfloat(SECTION, option, fallback=getattr(defaults, field))
+        if not value > 0:
+            raise ValueError(f"[{SECTION}] {option} must be a positive number of seconds, got {value}")
+        values[field] = value
+    return StoreTimeouts(**values)

@@ -7,8 +7,6 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy.engine import make_url
-
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
@@ -16,6 +14,7 @@ from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY, 
 from airflow_provider_instagram_hil.messages import quick_replies_for, validate_options
 from airflow_provider_instagram_hil.prompt import ReviewField, render_prompt
 from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.store.engine import refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.instagram import (
     DecisionEventPayload,
     InstagramDecisionTrigger,
@@ -131,11 +130,8 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
         if poll_interval is not None and not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         self.poll_interval = poll_interval
-        if store_url is not None and make_url(store_url).password is not None:
-            raise ValueError(
-                "store_url must not contain a password: it is stored with the trigger. Set [instagram_hil] "
-                "store_url (e.g. AIRFLOW__INSTAGRAM_HIL__STORE_URL or a secrets backend) instead."
-            )
+        if store_url is not None:
+            refuse_secrets_in_url(store_url)  # user info or query (?password=, ?sslpassword=)
         self.store_url = store_url
         # Fail at parse time when the subject (if not templated) and the options cannot fit one message.
         static_subject = subject if "{{" not in subject and "{%" not in subject else "?"

@@ -19,7 +19,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.store import bootstrap
-from airflow_provider_instagram_hil.store.engine import build_engine, display_url
+from airflow_provider_instagram_hil.store.engine import build_engine, display_url, failure_cause
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
@@ -170,7 +170,7 @@ class DecisionStore:
             return work()
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(
-                f"Decision store {self.display_url} is unavailable: {type(exc).__name__}"
+                f"Decision store {self.display_url} is unavailable: {failure_cause(exc)}"
             ) from exc
 
     @contextmanager
@@ -181,7 +181,7 @@ class DecisionStore:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(
-                f"Decision store {self.display_url} is unavailable: {type(exc).__name__}"
+                f"Decision store {self.display_url} is unavailable: {failure_cause(exc)}"
             ) from exc
 
     # -- requests -----------------------------------------------------------------------------------

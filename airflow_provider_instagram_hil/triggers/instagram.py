@@ -20,7 +20,7 @@ from airflow_provider_instagram_hil.store import (
     RequestState,
     RequestStatus,
 )
-from airflow_provider_instagram_hil.store.engine import display_url
+from airflow_provider_instagram_hil.store.engine import display_url, refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.poller import MAX_BACKOFF_SECONDS, StorePoller, Waiter
 from airflow_provider_instagram_hil.version_compat import BaseTrigger, TriggerEvent
 
@@ -100,6 +100,8 @@ class InstagramDecisionTrigger(BaseTrigger):
         self.request_id = request_id
         self.timeout_at = _aware(timeout_at)
         self.poll_interval = float(poll_interval)
+        if store_url is not None:
+            refuse_secrets_in_url(store_url)  # kwargs are stored in Airflow's database and shown
         self.store_url = store_url
         self._poller: StorePoller | None = None
         self._waiter: Waiter | None = None
