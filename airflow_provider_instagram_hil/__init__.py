@@ -177,6 +177,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "/hooks/instagram-hil",
                         "default": "/instagram-hil",
                     },
+                    "body_read_timeout": {
+                        "description": "Seconds a client has to send a whole request body to the webhook "
+                        "mounted in the API server (serve_in_api_server); slower ones get 408. Bodies are "
+                        "read before a request takes one of the webhook's threads, so slow clients cannot "
+                        "hold them. Read when the API server starts.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "10.0",
+                    },
                     "public_url": {
                         "description": "Public base URL of the webhook app (API server URL plus url_prefix, "
                         "or the standalone webhook's URL). When set, the task's 'Instagram request' link "

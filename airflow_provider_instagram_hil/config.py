@@ -62,3 +62,14 @@ def get_store_timeouts() -> StoreTimeouts:
             raise ValueError(f"[{SECTION}] {option} must be a positive number of seconds, got {value}")
         values[field] = value
     return StoreTimeouts(**values)
+
+
+DEFAULT_BODY_READ_TIMEOUT = 10.0
+
+
+def get_body_read_timeout() -> float:
+    """Return ``[instagram_hil] body_read_timeout``: seconds a client has to send a request body."""
+    value = conf.getfloat(SECTION, "body_read_timeout", fallback=DEFAULT_BODY_READ_TIMEOUT)
+    if not 0 < value < float("inf"):
+        raise ValueError(f"[{SECTION}] body_read_timeout must be a positive number of seconds, got {value}")
+    return value
