@@ -26,6 +26,8 @@ from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event, s
 class SlowBodyClients:
     """``count`` connections to ``url`` that POST a body one byte per ``interval`` seconds, forever.
 
+    The bytes are spread evenly over each interval (independent clients), not sent in one burst.
+
     :param url: the webhook URL.
     :param count: connections to hold.
     :param body_bytes: the ``Content-Length`` announced (never reached).
@@ -56,8 +58,13 @@ class SlowBodyClients:
         return self
 
     def _trickle(self) -> None:
-        while not self._stop.wait(self.interval):
-            for sock in list(self.sockets):
+        # Each connection sends at its own moment within the interval, as independent clients would.
+        while not self._stop.is_set():
+            sockets = list(self.sockets)
+            pause = self.interval / max(len(sockets), 1)
+            for sock in sockets:
+                if self._stop.wait(pause):
+                    return
                 try:
                     with contextlib.suppress(BlockingIOError):
                         if sock.recv(1, socket.MSG_PEEK) == b"":

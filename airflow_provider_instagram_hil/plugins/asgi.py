@@ -94,6 +94,9 @@ class BufferedBody:
             await _refuse(send, 408, "request body not received in time")
             return
         except _Disconnected:
+            # Nobody will read it, but middlewares in front (Airflow's BaseHTTPMiddleware ones) log an
+            # error with a traceback for every request that ends without a response.
+            await _refuse(send, 400, "client disconnected")
             return
         replayed = False
 
