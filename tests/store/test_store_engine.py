@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import string
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
@@ -83,6 +87,31 @@ class TestSecretsInUrls:
         assert SECRET not in str(caught.value)
         assert SECRET not in repr(store)
         assert "password=***" in str(caught.value)
+
+
+class TestSecretsInUrlsFuzzed:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        secret=st.text(min_size=6, max_size=24).map(lambda text: "Zq" + text),
+        place=st.sampled_from(["user-info", "password", "sslpassword", "PassWord", "token", "client_secret"]),
+        others=st.dictionaries(
+            st.sampled_from(["sslmode", "options", "application_name", "connect_timeout", "host"]),
+            st.text(alphabet=string.ascii_lowercase + string.digits + "-=_/", max_size=12),  # never "Zq"
+            max_size=3,
+        ),
+    )
+    def test_a_secret_anywhere_is_refused_and_never_shown(self, secret, place, others):
+        user = f"airflow:{quote(secret, safe='')}" if place == "user-info" else "airflow"
+        query = dict(others)
+        if place != "user-info":
+            query[place] = secret
+        url = f"postgresql://{user}@db:5432/airflow" + (f"?{urlencode(query)}" if query else "")
+        forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+        shown = display_url(url)
+        assert not any(form in shown for form in forms), shown
+        with pytest.raises(ValueError) as caught:
+            refuse_secrets_in_url(url)
+        assert not any(form in str(caught.value) for form in forms)
 
 
 def _sqlite_error(name: str) -> sqlite3.OperationalError:
