@@ -125,6 +125,39 @@ def get_provider_info() -> dict[str, Any]:
                         "example": None,
                         "default": "2.0",
                     },
+                    "store_connect_timeout": {
+                        "description": "Seconds to open a connection to the decision store, and to check "
+                        "a pooled one before use. PostgreSQL counts whole seconds, at least 2.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "2.0",
+                    },
+                    "store_statement_timeout": {
+                        "description": "Seconds one statement, commit or rollback on the decision store may "
+                        "take, enforced by the client even when the server stalls. With the other limits it "
+                        "keeps the webhook's answer to Meta (5 s) in time: a sick store gets a 503. The "
+                        "server cancels at this limit; the client gives up 0.5 s later.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "2.5",
+                    },
+                    "store_lock_timeout": {
+                        "description": "Seconds a statement waits for a lock another transaction holds "
+                        "(PostgreSQL lock_timeout, SQLite busy timeout).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "2.0",
+                    },
+                    "store_pool_timeout": {
+                        "description": "Seconds to wait for a free connection of the process's pool.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "1.0",
+                    },
                     "serve_in_api_server": {
                         "description": "Serve the webhook from Airflow's API server at "
                         "<url_prefix>/webhooks/instagram, as an unauthenticated plugin app guarded only by "
@@ -143,6 +176,16 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "/hooks/instagram-hil",
                         "default": "/instagram-hil",
+                    },
+                    "body_read_timeout": {
+                        "description": "Seconds a client has to send a whole request body to the webhook "
+                        "mounted in the API server (serve_in_api_server); slower ones get 408. Bodies are "
+                        "read before a request takes one of the webhook's threads, so slow clients cannot "
+                        "hold them. Read when the API server starts.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "10.0",
                     },
                     "public_url": {
                         "description": "Public base URL of the webhook app (API server URL plus url_prefix, "

@@ -26,6 +26,13 @@ EXIT_CONFIG = 2
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8085
 DEFAULT_THREADS = 8
+#: Open connections waitress keeps at once. Bodies are read by its I/O loop, never by the worker threads,
+#: so slow clients cost a connection each: a few hundred of them still leave room for Meta.
+DEFAULT_CONNECTION_LIMIT = 1000
+#: Seconds a connection may stay silent (mid-request or idle between requests) before it is closed.
+DEFAULT_CHANNEL_TIMEOUT = 15
+#: File descriptors kept for everything but client connections (store, logs, listening sockets).
+_RESERVED_FDS = 64
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=DEFAULT_THREADS,
         help=f"worker threads (default {DEFAULT_THREADS})",
+    )
+    webhook.add_argument(
+        "--connection-limit",
+        type=_positive,
+        default=DEFAULT_CONNECTION_LIMIT,
+        help="open connections served at once; more wait in the listen backlog "
+        f"(default {DEFAULT_CONNECTION_LIMIT})",
+    )
+    webhook.add_argument(
+        "--channel-timeout",
+        type=_positive,
+        default=DEFAULT_CHANNEL_TIMEOUT,
+        help="seconds a connection may send nothing (mid-request or between requests) before it is "
+        f"closed (default {DEFAULT_CHANNEL_TIMEOUT})",
     )
     webhook.add_argument(
         "--no-replies",
@@ -97,15 +118,31 @@ def _serve_webhook(args: argparse.Namespace) -> int:
         state.close(timeout=0)
         raise
 
-    server: Any = waitress.create_server(
-        app,
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        # waitress refuses absurd bodies itself; the app answers 413 with JSON for the rest.
-        max_request_body_size=4 * state.max_body_bytes,
-        ident="instagram-hil",
-    )
+    connection_limit = _connection_limit(args.connection_limit)
+    try:
+        server: Any = waitress.create_server(
+            app,
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            # waitress refuses absurd bodies itself; the app answers 413 with JSON for the rest.
+            max_request_body_size=4 * state.max_body_bytes,
+            # waitress reads whole requests in its I/O loop before a thread sees them; slow clients
+            # cost a connection each, bounded by these two.
+            connection_limit=connection_limit,
+            channel_timeout=args.channel_timeout,
+            cleanup_interval=max(1, min(args.channel_timeout // 2, 30)),
+            asyncore_use_poll=True,  # select() fails past 1024 descriptors
+            ident="instagram-hil",
+        )
+    except OSError as exc:
+        state.close(timeout=0)
+        reason = exc.strerror or type(exc).__name__
+        return _fail(
+            f"cannot listen on {args.host}:{args.port}: {reason}. Pick another --port or --host, or stop "
+            "the process that uses it.",
+            EXIT_CONFIG,
+        )
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for host, port in _listening(server):
@@ -120,6 +157,35 @@ def _serve_webhook(args: argparse.Namespace) -> int:
         state.close()
         log.info("Instagram webhook stopped")
     return EXIT_OK
+
+
+def _connection_limit(wanted: int) -> int:
+    """``wanted``, raising this process's open-file limit to fit it when allowed, else what fits."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX: nothing to raise
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + _RESERVED_FDS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        fitting = max(1, soft - _RESERVED_FDS)
+        log.warning(
+            "--connection-limit %d needs %d open files but this process may open %d: serving %d "
+            "connections at once (raise 'ulimit -n')",
+            wanted,
+            needed,
+            soft,
+            fitting,
+        )
+        return fitting
+    return wanted
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -148,7 +214,7 @@ def _configure_logging() -> None:
 # -- helpers ----------------------------------------------------------------------------------------------
 
 
-def _fail(exc: Exception, code: int) -> int:
+def _fail(exc: Exception | str, code: int) -> int:
     print(f"instagram-hil: error: {exc}", file=sys.stderr)
     return code
 

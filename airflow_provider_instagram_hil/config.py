@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from airflow_provider_instagram_hil.store import DecisionStore
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts
 from airflow_provider_instagram_hil.version_compat import conf
 
 SECTION = "instagram_hil"
@@ -26,6 +28,12 @@ def get_store_url() -> str:
     return f"sqlite:///{airflow_home() / STORE_FILE_NAME}"
 
 
+def shared_store(url: str | None = None) -> DecisionStore:
+    """The process-wide decision store: ``url`` when given (an operator's ``store_url``), else
+    ``[instagram_hil] store_url``; with the ``store_*_timeout`` limits."""
+    return DecisionStore.for_url(url or get_store_url(), get_store_timeouts())
+
+
 def get_conn_id() -> str:
     """Return ``[instagram_hil] conn_id``: the connection the webhook reads its secrets from."""
     return (conf.get(SECTION, "conn_id", fallback="") or DEFAULT_CONN_ID).strip()
@@ -36,4 +44,39 @@ def get_poll_interval() -> float:
     value = conf.getfloat(SECTION, "poll_interval", fallback=DEFAULT_POLL_INTERVAL)
     if value <= 0:
         raise ValueError(f"[{SECTION}] poll_interval must be positive, got {value}")
+    return value
+
+
+#: ``[instagram_hil]`` option -> :class:`StoreTimeouts` field.
+STORE_TIMEOUT_OPTIONS = {
+    "store_connect_timeout": "connect",
+    "store_statement_timeout": "statement",
+    "store_lock_timeout": "lock",
+    "store_pool_timeout": "pool",
+}
+
+
+def get_store_timeouts() -> StoreTimeouts:
+    """Return the decision store's time limits from ``[instagram_hil] store_*_timeout`` (seconds).
+
+    :raises ValueError: naming the option that is not a positive number.
+    """
+    defaults = StoreTimeouts()
+    values: dict[str, float] = {}
+    for option, field in STORE_TIMEOUT_OPTIONS.items():
+        value = conf.getfloat(SECTION, option, fallback=getattr(defaults, field))
+        if not value > 0:
+            raise ValueError(f"[{SECTION}] {option} must be a positive number of seconds, got {value}")
+        values[field] = value
+    return StoreTimeouts(**values)
+
+
+DEFAULT_BODY_READ_TIMEOUT = 10.0
+
+
+def get_body_read_timeout() -> float:
+    """Return ``[instagram_hil] body_read_timeout``: seconds a client has to send a request body."""
+    value = conf.getfloat(SECTION, "body_read_timeout", fallback=DEFAULT_BODY_READ_TIMEOUT)
+    if not 0 < value < float("inf"):
+        raise ValueError(f"[{SECTION}] body_read_timeout must be a positive number of seconds, got {value}")
     return value

@@ -8,8 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, TypedDict
 
+from airflow_provider_instagram_hil.option_titles import (
+    MAX_TITLE_CHARS,
+    check_distinct_titles,
+    check_option_title,
+    option_title_problem,
+)
+
 MAX_QUICK_REPLIES = 13
-MAX_QUICK_REPLY_TITLE_CHARS = 20
+MAX_QUICK_REPLY_TITLE_CHARS = MAX_TITLE_CHARS
 MAX_PAYLOAD_CHARS = 1000
 MAX_TEXT_BYTES = 1000
 
@@ -32,9 +39,14 @@ class DecisionPayload(NamedTuple):
 
 
 def encode_payload(request_id: str, option: str) -> str:
-    """Build the quick-reply payload for ``option`` of request ``request_id``."""
+    """Build the quick-reply payload for ``option`` of request ``request_id``.
+
+    :raises ValueError: ``request_id`` holds ``:``, or ``option`` is no valid option title
+        (:mod:`~airflow_provider_instagram_hil.option_titles`): the webhook would not decode it back.
+    """
     if ":" in request_id:
         raise ValueError("request_id must not contain ':'")
+    check_option_title(option)
     return f"{PAYLOAD_PREFIX}:{request_id}:{option}"
 
 
@@ -60,7 +72,7 @@ def quick_replies_for(request_id: str, options: Sequence[str]) -> list[QuickRepl
 
 
 def validate_options(options: Sequence[str]) -> None:
-    """Check option titles against Meta's quick-reply limits.
+    """Check option titles against the option-title rule and Meta's quick-reply limits.
 
     :raises ValueError: naming the limit that was broken.
     """
@@ -73,15 +85,8 @@ def validate_options(options: Sequence[str]) -> None:
             f"at most {MAX_QUICK_REPLIES} options (quick replies) are allowed, got {len(options)}"
         )
     for option in options:
-        if not isinstance(option, str) or not option.strip():
-            raise ValueError(f"each option must be a non-empty string, got {option!r}")
-        if len(option) > MAX_QUICK_REPLY_TITLE_CHARS:
-            raise ValueError(
-                f"option {option!r} is {len(option)} characters; quick-reply titles are limited to "
-                f"{MAX_QUICK_REPLY_TITLE_CHARS}"
-            )
-    if len(set(options)) != len(options):
-        raise ValueError("options must be unique")
+        check_option_title(option)
+    check_distinct_titles(options)
 
 
 def validate_message(text: str, quick_replies: Sequence[QuickReply] | None = None) -> None:
@@ -103,11 +108,9 @@ def validate_message(text: str, quick_replies: Sequence[QuickReply] | None = Non
         payload = reply.get("payload", "")
         if not title:
             raise ValueError("every quick reply needs a title")
-        if len(title) > MAX_QUICK_REPLY_TITLE_CHARS:
-            raise ValueError(
-                f"quick-reply title {title!r} is {len(title)} characters; at most "
-                f"{MAX_QUICK_REPLY_TITLE_CHARS} are allowed"
-            )
+        problem = option_title_problem(title)
+        if problem is not None:
+            raise ValueError(f"quick-reply title {title!r} {problem}")
         if not payload:
             raise ValueError("every quick reply needs a payload")
         if len(payload) > MAX_PAYLOAD_CHARS:

@@ -16,7 +16,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine
 from airflow_provider_instagram_hil.store.maintenance import ORPHAN_GRACE, SentMessage
+
+#: Time limits of the commands' database calls (the webhook's defaults answer Meta within 5 s).
+COMMAND_TIMEOUTS = StoreTimeouts(connect=10.0, statement=600.0, lock=30.0, pool=30.0)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -88,7 +92,8 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> DecisionStore:
         from airflow_provider_instagram_hil.config import get_store_url
 
         url = get_store_url()
-    return DecisionStore(str(url), create=create)
+    # An operator at a terminal can wait longer than Meta: checking or pruning a big store takes time.
+    return DecisionStore(str(url), create=create, engine=build_engine(str(url), COMMAND_TIMEOUTS))
 
 
 # -- store ----------------------------------------------------------------------------------------------

@@ -33,6 +33,23 @@ try:  # the task SDK's copy (Airflow >= 3.2); Airflow matches plugin base classe
 except ImportError:  # pragma: no cover - Airflow 3.1
     from airflow.plugins_manager import AirflowPlugin  # type: ignore[no-redef,assignment]
 
+#: What Airflow 3.1-3.3's API server refuses as a plugin app's url_prefix (by plain ``startswith``).
+_API_SERVER_RESERVED_URL_PREFIXES = ("/api/v2", "/ui", "/execution", "/auth", "/pluginsv2")
+
+
+def api_server_reserved_url_prefixes() -> tuple[str, ...]:
+    """The prefixes under which this Airflow's API server refuses to mount a plugin's FastAPI app.
+
+    Read from ``airflow.api_fastapi.app`` (imported only when asked: the API server has it loaded);
+    the 3.1-3.3 list where that module cannot be imported.
+    """
+    try:
+        from airflow.api_fastapi.app import RESERVED_URL_PREFIXES
+    except Exception:  # pragma: no cover - an API server without the module cannot mount us either
+        return _API_SERVER_RESERVED_URL_PREFIXES
+    return tuple(str(prefix) for prefix in RESERVED_URL_PREFIXES)
+
+
 if TYPE_CHECKING:
     # Type-only: the task context handed to execute() / execute_complete().
     from airflow.sdk import Context as Context
@@ -53,6 +70,7 @@ __all__ = [
     "TaskSuccessEvent",
     "TriggerEvent",
     "XCom",
+    "api_server_reserved_url_prefixes",
     "conf",
     "mask_secret",
 ]

@@ -54,11 +54,11 @@ def _sign(body: bytes) -> str:
 class WebhookProcess:
     """``instagram-hil webhook --port 0`` with its merged output read on a thread."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *extra_args: str) -> None:
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self.process = subprocess.Popen(
-            _command("webhook", "--port", "0", "--threads", "4"),
+            _command("webhook", "--port", "0", "--threads", "4", *extra_args),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -239,7 +239,46 @@ class TestWebhookProcess:
         assert result.returncode == 2, result.stdout + result.stderr
         assert "instagram-hil: error: No app secret configured" in result.stderr
         assert "app_secret of the Airflow connection 'instagram_default'" in result.stderr
+        # Only what works: the connection (here defined by this environment variable), no webhook-only key.
+        assert "AIRFLOW_CONN_INSTAGRAM_DEFAULT" in result.stderr
+        assert "INSTAGRAM_HIL_APP_SECRETS" not in result.stderr
         assert "Traceback" not in result.stdout + result.stderr
+
+    def test_port_in_use_exits_2_with_one_clear_line(self, cli_env):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = subprocess.run(
+                _command("webhook", "--port", str(port)),
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("instagram-hil: error:")]
+        assert errors == [
+            f"instagram-hil: error: cannot listen on 127.0.0.1:{port}: Address already in use. Pick another "
+            "--port or --host, or stop the process that uses it."
+        ]
+
+    def test_channel_timeout_closes_a_silent_connection(self, cli_env):
+        process = WebhookProcess(cli_env, "--channel-timeout", "2")
+        try:
+            port = int(process.wait_for(LISTENING, START_TIMEOUT).group(1))
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(b"POST /webhooks/instagram HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
+                started = time.monotonic()
+                closed = sock.recv(1)  # blocks until the server closes the connection
+                elapsed = time.monotonic() - started
+        finally:
+            process.stop()
+        assert closed == b""
+        # Closed by the timeout (checked every second), not at once and not after waitress's 120 s default.
+        assert 1.5 <= elapsed < 10
 
 
 class TestUsage:
@@ -250,6 +289,8 @@ class TestUsage:
             pytest.param(["store"], id="no-store-action"),
             pytest.param(["webhook", "--port", "70000"], id="port-out-of-range"),
             pytest.param(["webhook", "--threads", "0"], id="no-threads"),
+            pytest.param(["webhook", "--connection-limit", "0"], id="no-connections"),
+            pytest.param(["webhook", "--channel-timeout", "-1"], id="negative-channel-timeout"),
         ],
     )
     def test_bad_usage_exits_2(self, argv, capsys):
@@ -258,6 +299,14 @@ class TestUsage:
 
         assert info.value.code == 2
         assert "usage: instagram-hil" in capsys.readouterr().err
+
+
+class TestWebhookDefaults:
+    def test_slow_client_limits(self):
+        from airflow_provider_instagram_hil.cli import build_parser
+
+        args = build_parser().parse_args(["webhook"])
+        assert (args.connection_limit, args.channel_timeout) == (1000, 15)
 
 
 class TestStoreCommands:

@@ -109,8 +109,8 @@ class TestValidateOptions:
             pytest.param([], "at least one", id="empty"),
             pytest.param([f"o{i}" for i in range(14)], "at most 13", id="fourteen"),
             pytest.param(["x" * 21], "limited to 20", id="title-21-chars"),
-            pytest.param(["ok", " "], "non-empty", id="blank"),
-            pytest.param(["ok", 3], "non-empty string", id="not-a-string"),
+            pytest.param(["ok", " "], "empty or only whitespace", id="blank"),
+            pytest.param(["ok", 3], "must be a string", id="not-a-string"),
             pytest.param(["Yes", "Yes"], "unique", id="duplicates"),
         ],
     )

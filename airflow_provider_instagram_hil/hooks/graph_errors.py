@@ -24,6 +24,10 @@ WINDOW_CLOSED_SUBCODES = frozenset({2534022, 2018278})
 NO_MATCHING_USER_SUBCODES = frozenset({2018001, 2534014})
 
 _EXCERPT_CHARS = 200
+_MESSAGE_CHARS = 300
+_TRACE_CHARS = 64
+#: Graph error fields copied into our errors and logs, after :func:`echoed` cleaned them.
+ECHOED_FIELDS = ("message", "error_user_title", "error_user_msg", "fbtrace_id")
 
 
 class RetryableFailure(Exception):
@@ -64,8 +68,10 @@ def error_from_response(
             return RetryableFailure(plain, retry_after=retry_after)
         return plain
     code, subcode = _as_int(error.get("code")), _as_int(error.get("error_subcode"))
-    message = redact(str(error.get("message") or "no message"))
-    trace = str(error["fbtrace_id"]) if error.get("fbtrace_id") else None
+    message = graph_error_text(error, redact=redact)
+    trace = (
+        echoed(error["fbtrace_id"], redact=redact, limit=_TRACE_CHARS) if error.get("fbtrace_id") else None
+    )
     details: dict[str, Any] = {"code": code, "subcode": subcode, "fbtrace_id": trace, "status": status}
     if code == 190:
         return InvalidTokenError(message, **details)
@@ -91,6 +97,28 @@ def error_from_response(
     return InstagramApiError(message, **details)
 
 
+def graph_error_text(error: dict[str, Any], *, redact: Callable[[str], str]) -> str:
+    """Meta's ``message``, with ``error_user_title`` and ``error_user_msg`` when given, each cleaned."""
+    message = echoed(error.get("message") or "no message", redact=redact, limit=_MESSAGE_CHARS)
+    title = echoed(error.get("error_user_title") or "", redact=redact, limit=_MESSAGE_CHARS)
+    detail = echoed(error.get("error_user_msg") or "", redact=redact, limit=_MESSAGE_CHARS)
+    shown = ": ".join(part for part in (title, detail) if part)
+    return f"{message} ({shown})" if shown else message
+
+
+def echoed(value: object, *, redact: Callable[[str], str], limit: int) -> str:
+    """A field the Graph API (or whoever answers in its place) echoed, made safe for a log line.
+
+    Secrets of the connection are replaced before anything else (so shortening can never leave part of
+    one), control characters and line breaks become single spaces (no forged log lines), and the text
+    is cut at ``limit`` characters.
+    """
+    text = redact(str(value))
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = redact(text)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def retry_after_seconds(response: requests.Response) -> float | None:
     """The ``Retry-After`` header in seconds, or ``None`` when absent, a date, negative or infinite."""
     try:
@@ -102,9 +130,8 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 def body_excerpt(body: str, *, redact: Callable[[str], str]) -> str:
     """A short, tag-free, secret-free excerpt of an unexpected answer body."""
-    flat = " ".join(re.sub(r"<[^>]*>", " ", body or "").split()) or "(empty body)"
-    flat = redact(flat)
-    return flat if len(flat) <= _EXCERPT_CHARS else f"{flat[:_EXCERPT_CHARS]}..."
+    untagged = re.sub(r"<[^>]*>", " ", redact(body or ""))
+    return echoed(untagged, redact=redact, limit=_EXCERPT_CHARS) or "(empty body)"
 
 
 def _as_int(value: Any) -> int | None:

@@ -7,8 +7,6 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import make_url
-
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.exceptions import (
     DecisionStoreError,
@@ -29,6 +27,7 @@ from airflow_provider_instagram_hil.store import (
     RecipientSpec,
     RequestStatus,
 )
+from airflow_provider_instagram_hil.store.engine import refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.events import (
     ApprovalResult,
     DecisionEventPayload,
@@ -156,11 +155,8 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
         if poll_interval is not None and not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         self.poll_interval = poll_interval
-        if store_url is not None and make_url(store_url).password is not None:
-            raise ValueError(
-                "store_url must not contain a password: it is stored with the trigger. Set [instagram_hil] "
-                "store_url (e.g. AIRFLOW__INSTAGRAM_HIL__STORE_URL or a secrets backend) instead."
-            )
+        if store_url is not None:
+            refuse_secrets_in_url(store_url)  # user info or query (?password=, ?sslpassword=)
         self.store_url = store_url
         # Fail at parse time when the subject (if not templated) and the options cannot fit one message.
         static_subject = subject if "{{" not in subject and "{%" not in subject else "?"
@@ -186,6 +182,11 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
 
     def execute(self, context: Context) -> Any:
         """Register the request, send the prompt once per task try, and defer until it is answered."""
+        return self.execute_complete(context, self._ask(context))
+
+    def _ask(self, context: Context) -> DecisionEventPayload:
+        """Register this try's request and prompt whoever has not got it yet; defer (raising
+        ``TaskDeferred``) while it is pending, else return its outcome."""
         ti = context["ti"]
         recipients = _recipient_specs(self.recipient_id, rendered=True)
         text = render_prompt(self.subject, _as_review_fields(self.fields), self.options)
@@ -217,9 +218,10 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
             self.log.info(
                 "Request %s is already %s; resuming at once", request.request_id, request.status.value
             )
-            return self.execute_complete(context, payload_from_state(request.state))
+            return payload_from_state(request.state)
         self._send_prompt(store, request, text)
         self._defer(request)
+        raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
 
     def _defer(self, request: ApprovalRequest) -> None:
         """Wait in the triggerer for ``request``; raises ``TaskDeferred``."""
@@ -374,14 +376,17 @@ class InstagramApprovalOperator(BaseOperator, SkipMixin):
             try_number=ti.try_number,
         )
         if request is None:
-            raise AirflowException(f"Try {ti.try_number} of this task has no approval request in the store")
+            # Resumed with another try's event before this try ever ran execute (a clear that raced
+            # that try's deferral): ask now.
+            self.log.info("Try %d has not sent its approval request yet; sending it now", ti.try_number)
+            return self._ask(context)
         if request.status is RequestStatus.PENDING:
             self.log.info("Request %s of this try is still pending; waiting for it again", request.request_id)
             self._defer(request)
         return payload_from_state(request.state)
 
     def _store(self) -> DecisionStore:
-        return DecisionStore.for_url(self.store_url or config.get_store_url())
+        return config.shared_store(self.store_url)
 
     def _unanswered_message(self, request_id: str) -> str:
         """Say who did not answer and since when, from the store when it can be read."""

@@ -18,13 +18,18 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_instagram_hil.config import SECTION
-from airflow_provider_instagram_hil.version_compat import AirflowPlugin, conf
+from airflow_provider_instagram_hil.version_compat import (
+    AirflowPlugin,
+    api_server_reserved_url_prefixes,
+    conf,
+)
 
 log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "instagram_hil"
 DEFAULT_URL_PREFIX = "/instagram-hil"
-#: Path prefixes the API server keeps for itself (``airflow.api_fastapi.app.RESERVED_URL_PREFIXES``).
+#: Paths the API server serves itself (a plugin app there would be shadowed), besides the ones it refuses
+#: to mount under (:func:`~airflow_provider_instagram_hil.version_compat.api_server_reserved_url_prefixes`).
 RESERVED_URL_PREFIXES = ("/api", "/ui", "/execution", "/auth", "/pluginsv2", "/static", "/docs", "/redoc")
 _URL_PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 
@@ -50,8 +55,9 @@ def serve_in_api_server() -> bool:
 def get_url_prefix() -> str:
     """Return ``[instagram_hil] url_prefix``: where the webhook app is mounted, e.g. ``/instagram-hil``.
 
-    :raises PluginConfigError: when the prefix is not a plain absolute path, or is one the API server
-        keeps for itself.
+    :raises PluginConfigError: when the prefix is not a plain absolute path, is one the API server
+        keeps for itself, or one it refuses to mount a plugin under. That last check is Airflow's own,
+        as it makes it: the prefix string starts with a reserved one (so ``/uikit`` is refused too).
     """
     raw = conf.get(SECTION, "url_prefix", fallback=DEFAULT_URL_PREFIX) or DEFAULT_URL_PREFIX
     prefix = raw.strip().rstrip("/")
@@ -65,15 +71,30 @@ def get_url_prefix() -> str:
                 f"[{SECTION}] url_prefix {prefix!r} is inside {reserved}, which the Airflow API server "
                 f"uses; pick another, e.g. {DEFAULT_URL_PREFIX}"
             )
+    for refused in api_server_reserved_url_prefixes():
+        if prefix.startswith(refused):
+            raise PluginConfigError(
+                f"[{SECTION}] url_prefix {prefix!r} starts with {refused!r}, under which the Airflow API "
+                f"server refuses to mount plugin apps (it compares the text, not path segments); pick "
+                f"another, e.g. {DEFAULT_URL_PREFIX}"
+            )
     return prefix
 
 
 def build_webhook_asgi_app() -> Any:
-    """Build the webhook Flask app (configured from Airflow) and wrap it for the ASGI API server."""
-    from airflow_provider_instagram_hil.plugins.asgi import wsgi_to_asgi
+    """Build the webhook Flask app (configured from Airflow) and wrap it for the ASGI API server.
+
+    Bodies are read whole in the event loop, within the webhook's size limit and
+    ``[instagram_hil] body_read_timeout``, before a request gets one of the bridge's threads.
+    """
+    from airflow_provider_instagram_hil.config import get_body_read_timeout
+    from airflow_provider_instagram_hil.plugins.asgi import DEFAULT_MAX_BODY_BYTES, wsgi_to_asgi
     from airflow_provider_instagram_hil.webhook import create_app
 
-    return wsgi_to_asgi(create_app())
+    read_timeout = get_body_read_timeout()
+    app = create_app()
+    max_body_bytes = int(app.config.get("INSTAGRAM_HIL_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+    return wsgi_to_asgi(app, max_body_bytes=max_body_bytes, read_timeout=read_timeout)
 
 
 def build_fastapi_apps() -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -20,7 +21,12 @@ from sqlalchemy.sql import ColumnElement, Select
 from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.store import bootstrap, decisions
 from airflow_provider_instagram_hil.store.decisions import MessageFactory
-from airflow_provider_instagram_hil.store.engine import build_engine, display_url
+from airflow_provider_instagram_hil.store.engine import (
+    StoreTimeouts,
+    build_engine,
+    display_url,
+    failure_cause,
+)
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
@@ -121,6 +127,10 @@ def _ids_param(dialect: str, request_ids: list[str]) -> object:
     return json.dumps(request_ids) if dialect == "sqlite" else request_ids
 
 
+#: How long a failed first contact with the database answers for callers that were queued behind it.
+_FAILED_SCHEMA_CHECK_REUSE_SECONDS = 1.0
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -146,14 +156,18 @@ class DecisionStore:
         self._ready = False
         self._create = create
         self._ready_lock = threading.Lock()
+        self._failed: tuple[float, StoreUnavailableError] | None = None
 
     @classmethod
-    def for_url(cls, url: str) -> DecisionStore:
-        """Return the process-wide store for ``url`` (one engine and pool per URL)."""
+    def for_url(cls, url: str, timeouts: StoreTimeouts | None = None) -> DecisionStore:
+        """Return the process-wide store for ``url`` (one engine and pool per URL).
+
+        :param timeouts: the time limits of its engine, used when this call creates it.
+        """
         with cls._instances_lock:
             store = cls._instances.get(url)
             if store is None:
-                store = cls._instances[url] = cls(url)
+                store = cls._instances[url] = cls(url, engine=build_engine(url, timeouts))
             return store
 
     def __repr__(self) -> str:
@@ -186,8 +200,23 @@ class DecisionStore:
         with self._ready_lock:
             if self._ready:
                 return
-            self._guard(lambda: bootstrap.ensure_schema(self.engine, self.display_url, create=self._create))
+            failed = self._failed
+            if failed is not None and time.monotonic() - failed[0] < _FAILED_SCHEMA_CHECK_REUSE_SECONDS:
+                # Concurrent callers queued behind a failed attempt share its answer instead of each
+                # waiting out a connect timeout of its own.
+                raise failed[1]
+            try:
+                self._guard(
+                    lambda: bootstrap.ensure_schema(self.engine, self.display_url, create=self._create)
+                )
+            except StoreUnavailableError as exc:
+                self._failed = (time.monotonic(), exc)
+                raise
+            self._failed = None
             self._ready = True
+
+    def _bring_schema(self) -> None:
+        bootstrap.ensure_schema(self.engine, self.display_url, create=self._create)
 
     def _guard(self, work: Callable[[], T]) -> T:
         try:
@@ -197,7 +226,7 @@ class DecisionStore:
 
     def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailableError:
         return StoreUnavailableError(
-            f"Decision store {self.display_url} is unavailable: {type(exc).__name__}"
+            f"Decision store {self.display_url} is unavailable: {failure_cause(exc)}"
         )
 
     @contextmanager

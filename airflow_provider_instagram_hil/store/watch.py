@@ -57,7 +57,14 @@ def watcher_for(store: DecisionStore) -> Watcher | None:
 
 
 class Watcher:
-    """Calls ``on_change`` whenever a request of the store may have closed, until cancelled."""
+    """Calls ``on_change`` whenever a request of the store may have closed, until cancelled.
+
+    ``ready`` is set once it watches: the poller makes its first read after that, so nothing that
+    closes between that read and the start of watching goes unnoticed until the next poll.
+    """
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
 
     async def run(self, on_change: OnChange) -> None:
         raise NotImplementedError
@@ -71,6 +78,7 @@ class SqliteWatcher(Watcher):
     """
 
     def __init__(self, path: str, interval: float = SQLITE_CHECK_SECONDS) -> None:
+        super().__init__()
         self.path = path
         self.interval = interval
 
@@ -93,6 +101,7 @@ class SqliteWatcher(Watcher):
                     if seen is not None:
                         on_change(None)
                     seen = version
+                self.ready.set()  # watching, or (the file unreadable) the poller must not wait for it
                 await asyncio.sleep(self.interval)
         finally:
             if conn is not None:
@@ -106,8 +115,10 @@ class PostgresWatcher(Watcher):
     """
 
     def __init__(self, store: DecisionStore) -> None:
+        super().__init__()
         self.store = store
         self.connected = asyncio.Event()
+        self._listened = False
 
     async def run(self, on_change: OnChange) -> None:
         delay = 1.0
@@ -125,6 +136,7 @@ class PostgresWatcher(Watcher):
                     delay,
                 )
                 on_change(None)  # something may have closed while nobody listened
+                self.ready.set()  # the poller reads without waiting for a listener that is not there
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LISTEN_RECONNECT_MAX_SECONDS)
             else:
@@ -140,8 +152,11 @@ class PostgresWatcher(Watcher):
             channel = (await (await conn.execute(f"SELECT {_CHANNEL_SQL}")).fetchone() or ("",))[0]
             await conn.execute(f'LISTEN "{channel}"')
             self.connected.set()
+            self.ready.set()
             log.info("Decision store %s: listening for closed requests", self.store.display_url)
-            on_change(None)  # closed before the LISTEN took effect
+            if self._listened:
+                on_change(None)  # closed while the listener was away
+            self._listened = True
             while True:
                 async for notify in conn.notifies(timeout=LISTEN_HEALTH_CHECK_SECONDS):
                     on_change(notify.payload or None)

@@ -19,7 +19,7 @@ from airflow_provider_instagram_hil.store import (
     Outcome,
     RequestState,
 )
-from airflow_provider_instagram_hil.store.engine import display_url
+from airflow_provider_instagram_hil.store.engine import display_url, refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.events import (
     ApprovalResult,
     DecisionEventPayload,
@@ -76,6 +76,8 @@ class InstagramDecisionTrigger(BaseTrigger):
         self.request_id = request_id
         self.timeout_at = _aware(timeout_at)
         self.poll_interval = float(poll_interval)
+        if store_url is not None:
+            refuse_secrets_in_url(store_url)  # kwargs are stored in Airflow's database and shown
         self.store_url = store_url
         self.end_from_trigger = bool(end_from_trigger)
         self.reject_options = list(reject_options or [])
@@ -106,7 +108,7 @@ class InstagramDecisionTrigger(BaseTrigger):
         )
 
     def _store(self) -> DecisionStore:
-        return DecisionStore.for_url(self.store_url or config.get_store_url())
+        return config.shared_store(self.store_url)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield one event: the decision, the timeout outcome, or an error."""

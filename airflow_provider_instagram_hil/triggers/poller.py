@@ -29,6 +29,8 @@ MAX_BACKOFF_SECONDS = 60.0
 #: Reads prompted by the watcher are at least this far apart, so a burst of closes is read in a few
 #: queries instead of one per close.
 MIN_READ_GAP_SECONDS = 0.02
+#: How long the first read waits for the watcher to start watching.
+WATCHER_START_SECONDS = 2.0
 
 
 @dataclass(eq=False)
@@ -133,6 +135,10 @@ class StorePoller:
         failures = 0
         loop = asyncio.get_running_loop()
         last_full = float("-inf")
+        if self.watcher is not None:
+            # Watch before the first read, so nothing closing in between waits for the next poll.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.watcher.ready.wait(), WATCHER_START_SECONDS)
         try:
             while self._waiters:
                 started = loop.time()

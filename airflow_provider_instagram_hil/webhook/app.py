@@ -35,7 +35,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the webhook app.
 
     Config keys (all prefixed ``INSTAGRAM_HIL_``): ``APP_SECRETS`` (list, or comma-separated string),
-    ``VERIFY_TOKEN``, ``STORE_URL``, ``CONN_ID`` (connection that replies to reviewers),
+    ``VERIFY_TOKEN``, ``STORE_URL``, ``STORE_TIMEOUTS`` (a
+    :class:`~airflow_provider_instagram_hil.store.engine.StoreTimeouts`, default: read from Airflow with
+    the URL, else the defaults), ``CONN_ID`` (connection that replies to reviewers),
     ``SEND_REPLIES`` (default True), ``MAX_BODY_BYTES`` (default 1 MiB), ``REPLY_THREADS`` (default 2),
     ``STATUS_PAGE`` (default True: serve ``GET /requests/<request_id>``),
     ``REPLY_SENDER`` (a ``send(channel, recipient_id, text) -> message id`` callable replacing the
@@ -66,11 +68,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _missing_keys(config: Mapping[str, Any]) -> list[str]:
-    """Keys to fetch from Airflow; the reply connection only when the hook will send the replies."""
+    """Keys to fetch from Airflow: the connection id whenever the hook or a secret comes from it."""
     needed = ["APP_SECRETS", "VERIFY_TOKEN", "STORE_URL"]
     if config.get(f"{CONFIG_PREFIX}SEND_REPLIES") and config.get(f"{CONFIG_PREFIX}REPLY_SENDER") is None:
         needed.append("CONN_ID")
-    return [name for name in needed if CONFIG_PREFIX + name not in config]
+    missing = [name for name in needed if CONFIG_PREFIX + name not in config]
+    secrets_missing = {"APP_SECRETS", "VERIFY_TOKEN"} & set(missing)
+    if secrets_missing and "CONN_ID" not in missing and CONFIG_PREFIX + "CONN_ID" not in config:
+        missing.append("CONN_ID")  # the secrets come from that connection: name it in messages
+    if "STORE_URL" in missing and CONFIG_PREFIX + "STORE_TIMEOUTS" not in config:
+        # The store's time limits come from where its URL comes from; a given URL keeps the defaults.
+        missing.append("STORE_TIMEOUTS")
+    return missing
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:

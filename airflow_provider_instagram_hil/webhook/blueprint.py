@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError
 from airflow_provider_instagram_hil.store import Outcome
+from airflow_provider_instagram_hil.webhook.event_log import log_ignored, log_tap_outcome
 from airflow_provider_instagram_hil.webhook.events import Ignored, PayloadError, parse_body
 from airflow_provider_instagram_hil.webhook.replies import reply_factory
 from airflow_provider_instagram_hil.webhook.signature import (
@@ -82,13 +83,7 @@ def receive_events() -> ResponseReturnValue:
     recorded = taps = 0
     for event in events:
         if isinstance(event, Ignored):
-            if event.sender_id is not None:
-                # The one way to learn a reviewer's IGSID: they message the account first.
-                log.info(
-                    "Ignored a %s message from sender %s (mid %s)", event.reason, event.sender_id, event.mid
-                )
-            else:
-                log.debug("Ignored a %s event (mid %s)", event.reason, event.mid)
+            log_ignored(event)
             continue
         replies = reply_factory(event, state.reply_channels) if state.sender is not None else None
         try:
@@ -108,7 +103,7 @@ def receive_events() -> ResponseReturnValue:
                 exc,
             )
             return _error(503, "decision store unavailable")
-        log.info("Tap %s on request %s: %s", event.mid, event.request_id, result.outcome.value)
+        log_tap_outcome(event, result.outcome)
         recorded += result.outcome is Outcome.RECORDED
         taps += 1
     if taps and state.sender is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.option_titles import is_option_title
 
 #: Meta's ``object`` → the channel a tap came from.
 CHANNELS = {"instagram": "instagram", "page": "messenger", "whatsapp_business_account": "whatsapp"}
@@ -50,6 +51,8 @@ class Ignored:
     mid: str | None = None
     sender_id: str | None = None
     """Kept for messages a person typed, so an admin can find a reviewer's IGSID in the log."""
+    request_id: str | None = None
+    """Kept for a tap on one of our payloads that names a request but no possible option."""
 
 
 Event: TypeAlias = Tap | Ignored
@@ -165,8 +168,11 @@ def _tap(channel: str, sender: str | None, payload: object, mid: str | None, sou
         return Ignored("foreign_payload", mid)
     if sender is None:
         return Ignored("no_sender", mid)
-    if not (_printable(decoded.request_id, MAX_ID_CHARS) and _printable(decoded.option, MAX_ID_CHARS)):
+    if not _printable(decoded.request_id, MAX_ID_CHARS):
         return Ignored("malformed", mid)
+    # The operator's own rule: every title it accepted is accepted here, whatever Unicode it holds.
+    if not is_option_title(decoded.option):
+        return Ignored("invalid_option", mid, sender, decoded.request_id)
     return Tap(channel, sender, decoded.request_id, decoded.option, mid, source)
 
 

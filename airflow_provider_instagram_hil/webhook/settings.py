@@ -2,9 +2,9 @@
 
 ``create_app()`` calls :func:`load_from_airflow` for the config keys it was not given: the app secret(s)
 and verify token from the extra of the connection named by ``[instagram_hil] conn_id``, and the store URL
-from ``[instagram_hil] store_url``. Replies go through ``InstagramHook``: one per reply thread, kept for
-a few minutes (its pooled session saves a TLS handshake per reply) and rebuilt after that, so a renewed
-token is picked up without a restart.
+and time limits from ``[instagram_hil] store_url`` and ``store_*_timeout``. Replies go through
+``InstagramHook``: one per reply thread, kept for a few minutes (its pooled session saves a TLS handshake
+per reply) and rebuilt after that, so a renewed token is picked up without a restart.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def split_secrets(value: object) -> list[str]:
 def load_from_airflow(missing: Collection[str], conn_id: str | None = None) -> dict[str, Any]:
     """Read the missing webhook settings from Airflow.
 
-    :param missing: unprefixed config keys to fill: ``CONN_ID``, ``STORE_URL``, ``APP_SECRETS``,
-        ``VERIFY_TOKEN``.
+    :param missing: unprefixed config keys to fill: ``CONN_ID``, ``STORE_URL``, ``STORE_TIMEOUTS``,
+        ``APP_SECRETS``, ``VERIFY_TOKEN``.
     :param conn_id: the connection to read secrets from; default ``[instagram_hil] conn_id``.
     :return: the values found, under the same unprefixed keys.
     :raises WebhookConfigError: the connection cannot be read.
@@ -57,6 +57,8 @@ def load_from_airflow(missing: Collection[str], conn_id: str | None = None) -> d
         values["CONN_ID"] = conn_id
     if "STORE_URL" in missing:
         values["STORE_URL"] = config.get_store_url()
+    if "STORE_TIMEOUTS" in missing:
+        values["STORE_TIMEOUTS"] = config.get_store_timeouts()
     if {"APP_SECRETS", "VERIFY_TOKEN"} & set(missing):
         extra = _connection_extra(conn_id)
         if "APP_SECRETS" in missing:

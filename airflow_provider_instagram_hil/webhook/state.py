@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from airflow_provider_instagram_hil.store import DecisionStore
-from airflow_provider_instagram_hil.store.engine import display_url
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine, display_url
 from airflow_provider_instagram_hil.webhook.sender import DEFAULT_POLL_INTERVAL, DEFAULT_THREADS, OutboxSender
 from airflow_provider_instagram_hil.webhook.settings import HookReplies, WebhookConfigError, split_secrets
 
@@ -77,18 +77,14 @@ def build_state(config: Mapping[str, Any]) -> WebhookState:
     conn_id = key("CONN_ID")
     secrets = tuple(split_secrets(key("APP_SECRETS")))
     if not secrets:
-        raise WebhookConfigError(
-            f"No app secret configured, so no webhook signature can be checked. Put the Meta app secret "
-            f"(App settings > Basic) into the extra field app_secret of the Airflow connection {conn_id!r}, "
-            f"or set {CONFIG_PREFIX}APP_SECRETS."
-        )
+        raise WebhookConfigError(_no_secret_message(conn_id))
     verify_token = key("VERIFY_TOKEN")
     if verify_token is not None and not isinstance(verify_token, str):
         raise WebhookConfigError(f"{CONFIG_PREFIX}VERIFY_TOKEN must be a string")
     max_body_bytes = key("MAX_BODY_BYTES")
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
         raise WebhookConfigError(f"{CONFIG_PREFIX}MAX_BODY_BYTES must be a positive integer")
-    store = _build_store(key("STORE_URL"))
+    store = _build_store(key("STORE_URL"), key("STORE_TIMEOUTS"))
     return WebhookState(
         store=store,
         app_secrets=secrets,
@@ -98,13 +94,31 @@ def build_state(config: Mapping[str, Any]) -> WebhookState:
     )
 
 
-def _build_store(url: object) -> DecisionStore:
+def _no_secret_message(conn_id: object) -> str:
+    """Say where the app secret goes: the connection's extra, however that connection is defined."""
+    if isinstance(conn_id, str) and conn_id:
+        where = f"the Airflow connection {conn_id!r}"
+        env = f"AIRFLOW_CONN_{conn_id.upper()}"
+    else:
+        where = "the Airflow connection named by [instagram_hil] conn_id (default 'instagram_default')"
+        env = "AIRFLOW_CONN_<CONN_ID>"
+    return (
+        "No app secret configured, so no webhook signature can be checked. Put the Meta app secret "
+        f"(App settings > Basic) into the extra field app_secret of {where}: in the Airflow UI, with "
+        f"'airflow connections add', in the JSON of the {env} environment variable, or in your secrets "
+        "backend."
+    )
+
+
+def _build_store(url: object, timeouts: object = None) -> DecisionStore:
     if not isinstance(url, str) or not url.strip():
         raise WebhookConfigError(
             f"{CONFIG_PREFIX}STORE_URL must be a SQLAlchemy URL, e.g. sqlite:////path/db"
         )
+    if timeouts is not None and not isinstance(timeouts, StoreTimeouts):
+        raise WebhookConfigError(f"{CONFIG_PREFIX}STORE_TIMEOUTS must be a StoreTimeouts")
     try:
-        return DecisionStore(url.strip())
+        return DecisionStore(url.strip(), engine=build_engine(url.strip(), timeouts))
     except Exception as exc:  # unparsable URL, driver not installed, ...
         raise WebhookConfigError(
             f"Cannot use the decision store {display_url(url)} ({type(exc).__name__}): check "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import sys
 import types
 from datetime import datetime, timezone
@@ -575,6 +576,40 @@ class TestErrors:
             for secret in (TEST_TOKEN, PROOF, TEST_APP_SECRET):
                 assert secret not in str(info.value)
             assert "***" in str(info.value)
+
+    @pytest.mark.parametrize("code", [pytest.param(100, id="final"), pytest.param(2, id="retried")])
+    def test_every_echoed_field_is_redacted_and_kept_on_one_line(
+        self, make_hook, requests_mock, caplog, code
+    ):
+        def echo(label: str) -> str:
+            return f"{label} {TEST_TOKEN}\nINFO forged line {PROOF}\r{TEST_APP_SECRET}\x1b[31m"
+
+        error = {
+            "message": echo("message"),
+            "error_user_title": echo("title"),
+            "error_user_msg": echo("detail"),
+            "fbtrace_id": echo("trace"),
+            "type": "OAuthException",
+            "code": code,
+        }
+        requests_mock.post(SEND_URL, status_code=400, json={"error": error})
+        hook = make_hook(max_attempts=2)
+        with caplog.at_level(logging.DEBUG), pytest.raises(InstagramApiError) as info:
+            send(hook)
+        shown = [str(info.value), repr(info.value), str(info.value.fbtrace_id), caplog.text]
+        for text in shown:
+            for secret in (TEST_TOKEN, PROOF, TEST_APP_SECRET):
+                assert secret not in text
+        for text in shown[:3]:
+            assert "\n" not in text
+            assert "\r" not in text
+            assert "\x1b" not in text
+        assert "title ***" in str(info.value)
+        assert "detail ***" in str(info.value)
+        assert not any(
+            "forged line" in record.getMessage().split("\n", 1)[0][:0] for record in caplog.records
+        )
+        assert all("\n" not in record.getMessage() for record in caplog.records)
 
 
 class TestSecrets:

@@ -11,7 +11,7 @@ import pytest
 from a2wsgi import WSGIMiddleware
 from flask import Flask, jsonify, request
 
-from airflow_provider_instagram_hil.plugins.asgi import TerminatedInput, wsgi_to_asgi
+from airflow_provider_instagram_hil.plugins.asgi import BufferedBody, TerminatedInput, wsgi_to_asgi
 
 MAX_BODY = 64 * 1024
 
@@ -92,3 +92,115 @@ class TestTerminatedInput:
         result = TerminatedInput(app)({}, lambda status, headers, exc_info=None: None)
         assert result == [b""]
         assert calls == [True]
+
+
+class _Client:
+    """Drives one ASGI HTTP request by hand: body messages when the test says so, answers recorded."""
+
+    def __init__(self, content_length: int | None = None) -> None:
+        headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
+        self.scope = {"type": "http", "method": "POST", "path": "/webhooks/instagram", "headers": headers}
+        self.incoming: asyncio.Queue[dict] = asyncio.Queue()
+        self.sent: list[dict] = []
+
+    async def receive(self) -> dict:
+        return await self.incoming.get()
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+
+    def chunk(self, body: bytes, more: bool = True) -> None:
+        self.incoming.put_nowait({"type": "http.request", "body": body, "more_body": more})
+
+    @property
+    def status(self) -> int | None:
+        starts = [m for m in self.sent if m["type"] == "http.response.start"]
+        return starts[0]["status"] if starts else None
+
+
+class _RecordingApp:
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        message = await receive()
+        self.bodies.append(message["body"])
+        assert message["more_body"] is False
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+class TestBufferedBody:
+    def test_app_sees_the_request_only_once_the_body_is_complete(self):
+        async def scenario() -> tuple[_RecordingApp, _Client, list[int]]:
+            app, client = _RecordingApp(), _Client()
+            middleware = BufferedBody(app, max_body_bytes=100, read_timeout=10)
+            task = asyncio.create_task(middleware(client.scope, client.receive, client.send))
+            seen = []
+            for piece in (b"ab", b"cd"):
+                client.chunk(piece)
+                await asyncio.sleep(0)
+                seen.append(len(app.bodies))
+            client.chunk(b"ef", more=False)
+            await task
+            return app, client, seen
+
+        app, client, seen = asyncio.run(scenario())
+        assert seen == [0, 0]  # no thread (app call) while the body trickles in
+        assert app.bodies == [b"abcdef"]
+        assert client.status == 200
+
+    def test_body_not_complete_in_time_gets_408(self):
+        async def scenario() -> tuple[_RecordingApp, _Client, float]:
+            app, client = _RecordingApp(), _Client()
+            middleware = BufferedBody(app, max_body_bytes=100, read_timeout=0.2)
+            client.chunk(b"{")
+            started = asyncio.get_running_loop().time()
+            await middleware(client.scope, client.receive, client.send)
+            return app, client, asyncio.get_running_loop().time() - started
+
+        app, client, elapsed = asyncio.run(scenario())
+        assert client.status == 408
+        assert app.bodies == []
+        assert elapsed < 5
+
+    @pytest.mark.parametrize(
+        ("declared", "chunks"),
+        [
+            pytest.param(101, [], id="declared-length-unread"),
+            pytest.param(None, [b"x" * 60, b"x" * 41], id="chunked-past-the-limit"),
+        ],
+    )
+    def test_over_the_limit_gets_413(self, declared, chunks):
+        async def scenario() -> tuple[_RecordingApp, _Client]:
+            app, client = _RecordingApp(), _Client(declared)
+            for piece in chunks:
+                client.chunk(piece)
+            await BufferedBody(app, max_body_bytes=100, read_timeout=10)(
+                client.scope, client.receive, client.send
+            )
+            return app, client
+
+        app, client = asyncio.run(scenario())
+        assert client.status == 413
+        assert app.bodies == []
+        assert (b"connection", b"close") in client.sent[0]["headers"]
+
+    def test_client_gone_before_the_end_calls_nothing(self):
+        async def scenario() -> tuple[_RecordingApp, _Client]:
+            app, client = _RecordingApp(), _Client()
+            client.chunk(b"{")
+            client.incoming.put_nowait({"type": "http.disconnect"})
+            await BufferedBody(app, max_body_bytes=100, read_timeout=10)(
+                client.scope, client.receive, client.send
+            )
+            return app, client
+
+        app, client = asyncio.run(scenario())
+        assert app.bodies == []
+        assert client.status == 400  # never read; keeps middlewares in front from logging an error
+
+    def test_wsgi_to_asgi_uses_the_webhooks_limit(self, echo_app):
+        response = _post(wsgi_to_asgi(echo_app, max_body_bytes=1000), b"x" * 1001, chunked=True)
+        assert response.status_code == 413
+        assert response.json() == {"error": "body too large"}

@@ -14,6 +14,7 @@ from flask import Flask
 
 import airflow_provider_instagram_hil.webhook as webhook_package
 from airflow_provider_instagram_hil.plugins import instagram as plugin_module
+from airflow_provider_instagram_hil.plugins.asgi import BufferedBody
 from airflow_provider_instagram_hil.plugins.instagram import (
     DEFAULT_URL_PREFIX,
     InstagramHilPlugin,
@@ -105,9 +106,45 @@ class TestGetUrlPrefix:
         with pytest.raises(PluginConfigError, match="uses; pick another"):
             get_url_prefix()
 
-    def test_similar_name_is_not_reserved(self, monkeypatch):
-        monkeypatch.setenv(PREFIX_ENV, "/uiwebhooks")
-        assert get_url_prefix() == "/uiwebhooks"
+    @pytest.mark.parametrize("raw", ["/uiwebhooks", "/authority", "/executions", "/pluginsv2x"])
+    def test_rejects_what_airflow_refuses_by_text(self, monkeypatch, raw):
+        # Airflow compares url_prefix.startswith(reserved) on the text: these are not mounted either.
+        monkeypatch.setenv(PREFIX_ENV, raw)
+        with pytest.raises(PluginConfigError, match="refuses to mount plugin apps"):
+            get_url_prefix()
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "/instagram-hil",
+            "/hooks/instagram",
+            "/u",
+            "/apix",
+            "/x/ui",
+            "/uiwebhooks",
+            "/authority",
+            "/api/v2x",
+            "/docs",
+        ],
+    )
+    def test_agrees_with_the_api_server(self, monkeypatch, raw):
+        """Whatever get_url_prefix accepts, Airflow's own init_plugins mounts (checked on its code)."""
+        from airflow import plugins_manager
+        from airflow.api_fastapi.app import init_plugins
+        from fastapi import FastAPI
+        from starlette.routing import Mount
+
+        monkeypatch.setenv(PREFIX_ENV, raw)
+        try:
+            prefix = get_url_prefix()
+        except PluginConfigError:
+            return  # refused here; Airflow may or may not refuse it, nothing is claimed mounted
+        subapp = FastAPI()
+        apps = [{"app": subapp, "url_prefix": prefix, "name": "instagram_hil"}]
+        monkeypatch.setattr(plugins_manager, "get_fastapi_plugins", lambda: (apps, []))
+        app = FastAPI()
+        init_plugins(app)
+        assert [r.path for r in app.routes if isinstance(r, Mount) and r.app is subapp] == [prefix]
 
 
 class TestBuildFastapiApps:
@@ -122,7 +159,8 @@ class TestBuildFastapiApps:
         (mounted,) = build_fastapi_apps()
         assert mounted["url_prefix"] == "/instagram-hil"
         assert mounted["name"] == "instagram_hil"
-        assert isinstance(mounted["app"], WSGIMiddleware)
+        assert isinstance(mounted["app"], BufferedBody)  # bodies read before the bridge's threads
+        assert isinstance(mounted["app"].app, WSGIMiddleware)
         assert len(fake_create_app) == 1
 
     def test_custom_prefix(self, monkeypatch, fake_create_app):

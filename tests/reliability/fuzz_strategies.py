@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hypothesis import strategies as st
+from unicode_titles import any_title_candidates
 
 from airflow_provider_instagram_hil.messages import encode_payload
 
@@ -193,17 +194,41 @@ def webhook_cases(seeded: Sequence[str], reviewers: Sequence[str]) -> st.SearchS
     return st.one_of(forged_posts, hostile_posts, anything)
 
 
+def _unicode_near_misses() -> st.SearchStrategy[str]:
+    """Options that look like (or are spelt close to) the real ones, or hostile Unicode: none is one of
+    the request's options, so a real reviewer tapping them decides nothing."""
+    lookalikes = st.sampled_from(OPTIONS).flatmap(
+        lambda option: st.sampled_from(
+            [
+                option + "\u200d",  # zero-width joiner
+                option + "\ufe0f",  # variation selector
+                "\u200f" + option,  # right-to-left mark
+                option.replace("o", "\u043e"),  # Cyrillic o
+                option.replace("e", "e\u0301"),  # combining accent
+                option + "\u00a0",  # no-break space
+                option.upper(),
+                option + "\x00",
+            ]
+        )
+    )
+    return (lookalikes | any_title_candidates()).filter(lambda title: title not in OPTIONS)
+
+
 def _reviewer_noise(seeded: Sequence[str], reviewers: Sequence[str]) -> st.SearchStrategy:
     """Events from a real reviewer naming a real request that must never decide it."""
     real = st.sampled_from(list(reviewers)).map(lambda r: {"id": r})
     good = st.sampled_from([encode_payload(rid, option) for rid in seeded for option in OPTIONS])
-    near_miss = st.builds(
-        "{}:{}:{}".format,
-        st.sampled_from(["IGHIL1", "ighil2", "ighil1 ", " ighil1", "ighil"]),
-        st.sampled_from(seeded),
-        st.sampled_from(OPTIONS),
-    ) | st.builds(
-        "ighil1:{}:{}".format, st.sampled_from(seeded), st.sampled_from(["approve", "Approve ", "", "x"])
+    near_miss = (
+        st.builds(
+            "{}:{}:{}".format,
+            st.sampled_from(["IGHIL1", "ighil2", "ighil1 ", " ighil1", "ighil"]),
+            st.sampled_from(seeded),
+            st.sampled_from(OPTIONS),
+        )
+        | st.builds(
+            "ighil1:{}:{}".format, st.sampled_from(seeded), st.sampled_from(["approve", "Approve ", "", "x"])
+        )
+        | st.builds("ighil1:{}:{}".format, st.sampled_from(seeded), _unicode_near_misses())
     )
     message = st.one_of(
         st.fixed_dictionaries(

@@ -202,7 +202,15 @@ class TestFlowWithDebugLogging:
             engine.dispose()
         assert kwargs, "no trigger row to check"
         for raw in kwargs:
-            assert set(json.loads(raw)) == {"request_id", "timeout_at", "poll_interval", "store_url"}
+            assert set(json.loads(raw)) == {
+                "request_id",
+                "timeout_at",
+                "poll_interval",
+                "store_url",
+                "end_from_trigger",
+                "reject_options",
+                "push_result",
+            }
         assert any(key == "return_value" and "chosen_option" in str(value) for key, value in xcoms)
         everything = " ".join(map(str, kwargs + [value for _key, value in xcoms]))
         for secret in (stack.token, stack.app_secret, stack.verify_token, MASKED_SECRET, CONCEALED_SECRET):

@@ -55,6 +55,20 @@ def run_trigger_set(conn: Connection, timeout: float) -> None:
 
     DecisionStore.expire_request = recording_expire  # type: ignore[method-assign]
 
+    from airflow_provider_instagram_hil.triggers.poller import StorePoller
+
+    # Which read of the shared poller resolved each request (the trigger resumes a little later).
+    resolved_at: dict[str, int] = {}
+    original_tick = StorePoller._tick
+
+    async def recording_tick(self: StorePoller, *, full: bool) -> None:
+        before = set(self._waiters)
+        await original_tick(self, full=full)
+        for request_id in before - set(self._waiters):
+            resolved_at.setdefault(request_id, self.ticks)
+
+    StorePoller._tick = recording_tick  # type: ignore[method-assign]
+
     async def run_all(serialized: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -64,8 +78,7 @@ def run_trigger_set(conn: Connection, timeout: float) -> None:
             module, _, name = classpath.rpartition(".")
             trigger = getattr(importlib.import_module(module), name)(**kwargs)
             async for event in trigger.run():
-                poller = trigger._poller
-                tick = poller.ticks if poller is not None else None
+                tick = resolved_at.get(event.payload["request_id"])
                 events.append({**event.payload, "tick": tick, "elapsed": loop.time() - started})
 
         await asyncio.wait_for(asyncio.gather(*(run_one(cp, kw) for cp, kw in serialized)), timeout)
@@ -74,6 +87,7 @@ def run_trigger_set(conn: Connection, timeout: float) -> None:
     conn.send("ready")
     while (job := conn.recv()) is not None:
         expire_outcomes.clear()
+        resolved_at.clear()
         events = asyncio.run(run_all(job))
         conn.send({"events": events, "expire_outcomes": list(expire_outcomes)})
 

@@ -208,7 +208,7 @@ class TestSandboxHttp:
         assert re.search(match, error["message"])
 
     def test_unknown_path_is_a_graph_error(self, sandbox):
-        response = requests.get(f"{sandbox.url}/v25.0/me/conversations", timeout=5)
+        response = requests.get(f"{sandbox.url}/v25.0/me/feed", timeout=5)
         assert (response.status_code, response.json()["error"]["code"]) == (400, 2500)
 
     def test_control_endpoints(self, sandbox, make_hook):

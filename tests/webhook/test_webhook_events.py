@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_instagram_hil.option_titles import is_option_title
 from airflow_provider_instagram_hil.webhook.events import (
     Ignored,
     PayloadError,
@@ -320,10 +321,11 @@ class TestFuzz:
             return
         for event in events:
             if isinstance(event, Tap):
-                for text in (event.sender_id, event.request_id, event.option):
+                for text in (event.sender_id, event.request_id):
                     assert isinstance(text, str)
                     assert text.isprintable()
                     assert 0 < len(text) <= 64
+                assert is_option_title(event.option)
                 assert event.mid is None or (event.mid.isprintable() and len(event.mid) <= 255)
 
     @settings(max_examples=300, deadline=None)

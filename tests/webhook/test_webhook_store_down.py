@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
+
+from stalling_servers import read_only_file
 
 from airflow_provider_instagram_hil.store import RequestStatus
 from airflow_provider_instagram_hil.webhook import create_app, get_state
 
-from .webhook_support import IG_OTHER_REVIEWER, IG_REVIEWER, load_payload, post_signed, store_outage
+from .webhook_support import (
+    APP_SECRET,
+    IG_OTHER_REVIEWER,
+    IG_REVIEWER,
+    VERIFY_TOKEN,
+    load_payload,
+    post_signed,
+    store_outage,
+)
 
 
 class TestStoreDown:
@@ -64,3 +75,46 @@ class TestStoreDown:
             get_state(app).close()
 
         assert response.status_code == 503
+
+
+class TestReadOnlySqlite:
+    def test_read_only_file_gets_503_naming_the_cause_then_recovers(
+        self, sqlite_url, tmp_path, sender, caplog
+    ):
+        app = create_app(
+            {
+                "TESTING": True,
+                "INSTAGRAM_HIL_APP_SECRETS": [APP_SECRET],
+                "INSTAGRAM_HIL_VERIFY_TOKEN": VERIFY_TOKEN,
+                "INSTAGRAM_HIL_STORE_URL": sqlite_url,
+                # No outbox sender: its thread would open a connection before the file turns read-only.
+                "INSTAGRAM_HIL_SEND_REPLIES": False,
+            }
+        )
+        state = get_state(app)
+        try:
+            request, _ = state.store.register_request(
+                dag_id="deploy",
+                run_id="manual__ro",
+                task_id="approve_release",
+                recipients=[IG_REVIEWER],
+                options=["approve", "reject"],
+                expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+            )
+            state.store.dispose()  # the next connection opens the file while it is read-only
+            body = load_payload("instagram_quick_reply", request.request_id)
+            client = app.test_client()
+            with (
+                caplog.at_level(logging.ERROR, logger="airflow_provider_instagram_hil"),
+                read_only_file(str(tmp_path / "instagram_hil.db")),
+            ):
+                refused = [post_signed(client, body).status_code for _ in range(2)]
+            recovered = post_signed(client, body)  # Meta's redelivery, same app, no restart
+
+            assert refused == [503, 503]
+            assert "is unavailable: read-only" in caplog.text
+            assert recovered.status_code == 200
+            assert recovered.get_json()["recorded"] == 1
+            assert state.store.get_request(request.request_id).status is RequestStatus.DECIDED
+        finally:
+            state.close()
