@@ -39,10 +39,11 @@ soak: install
 	INSTAGRAM_HIL_SOAK=1 $(PY) -m pytest tests/reliability -m "not browser" $(PYTEST_ARGS)
 
 # The older supported lines, each in its own reusable venv pinned by constraints/airflow-X.Y.txt, running
-# the provider-discovery, Airflow-line and end-to-end tests (`make test` runs everything on the newest line).
-# Add 3.3 to MATRIX_LINES to run the same subset on it in .venv-airflow-3.3.
+# the provider-discovery, plugin, Airflow-line and end-to-end tests (`make test` runs everything on the
+# newest line). Add 3.3 to MATRIX_LINES to run the same subset on it in .venv-airflow-3.3.
 MATRIX_LINES ?= 3.1 3.2
-MATRIX_TESTS ?= tests/test_provider_info.py tests/ui/test_provider_metadata.py tests/compat tests/e2e
+MATRIX_TESTS ?= tests/test_provider_info.py tests/ui/test_provider_metadata.py tests/plugins \
+	tests/ui/test_api_server.py tests/compat tests/e2e
 
 .venv-airflow-%/.installed-stamp: pyproject.toml constraints/airflow-%.txt
 	rm -rf .venv-airflow-$*

@@ -5,7 +5,8 @@ and :class:`TerminatedInput` fixes the one thing the bridge leaves out: it feeds
 that ends where the request body ends, but does not say so. Werkzeug then reads a body sent with
 ``Transfer-Encoding: chunked`` (no ``Content-Length``) as empty, so a signed event would fail its
 signature check. Setting ``wsgi.input_terminated`` tells Werkzeug the stream is safe to read to its end,
-and lets Flask's ``MAX_CONTENT_LENGTH`` limit such bodies.
+and lets Flask's ``MAX_CONTENT_LENGTH`` limit such bodies. :mod:`.access_log` keeps the handshake's verify
+token out of the API server's access log.
 """
 
 from __future__ import annotations
@@ -47,5 +48,7 @@ def wsgi_to_asgi(app: WSGIApplication, *, threads: int = DEFAULT_WSGI_THREADS) -
     # Imported here: a2wsgi ships with apache-airflow-core, which is only certain where the API server runs.
     from a2wsgi import WSGIMiddleware
 
+    from airflow_provider_instagram_hil.plugins.access_log import RedactQueryForAccessLog
+
     # a2wsgi declares its own WSGI protocol types, equivalent to typeshed's but not identical.
-    return WSGIMiddleware(cast("Any", TerminatedInput(app)), workers=threads)
+    return RedactQueryForAccessLog(WSGIMiddleware(cast("Any", TerminatedInput(app)), workers=threads))
