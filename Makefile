@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The newest supported Airflow line: `make install` / `make test` run on it.
+AIRFLOW_NEWEST := 3.3.2
+CONSTRAINTS := constraints/airflow-3.3.txt
 
-.PHONY: install demo test lint typecheck unit bench soak constraints clean
+.PHONY: install demo test lint typecheck unit bench soak matrix constraints clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,postgres]"
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,postgres]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,13 +38,37 @@ bench: install
 soak: install
 	INSTAGRAM_HIL_SOAK=1 $(PY) -m pytest tests/reliability -m "not browser" $(PYTEST_ARGS)
 
-# Re-pin after changing dependencies: installs unpinned into a scratch venv and freezes it.
+# The older supported lines, each in its own reusable venv pinned by constraints/airflow-X.Y.txt, running
+# the provider-discovery, plugin, Airflow-line and end-to-end tests (`make test` runs everything on the
+# newest line). Add 3.3 to MATRIX_LINES to run the same subset on it in .venv-airflow-3.3.
+MATRIX_LINES ?= 3.1 3.2
+MATRIX_TESTS ?= tests/test_provider_info.py tests/ui/test_provider_metadata.py tests/plugins \
+	tests/ui/test_api_server.py tests/compat tests/e2e
+
+.venv-airflow-%/.installed-stamp: pyproject.toml constraints/airflow-%.txt
+	rm -rf .venv-airflow-$*
+	$(PYTHON) -m venv .venv-airflow-$*
+	.venv-airflow-$*/bin/python -m pip install --quiet --upgrade "pip>=24"
+	.venv-airflow-$*/bin/python -m pip install --quiet -c constraints/airflow-$*.txt -e ".[dev,postgres]"
+	touch $@
+
+matrix: $(foreach line,$(MATRIX_LINES),.venv-airflow-$(line)/.installed-stamp)
+	@failed=""; for line in $(MATRIX_LINES); do \
+		py=.venv-airflow-$$line/bin/python; \
+		pinned=$$(sed -n 's/^apache-airflow==//p' constraints/airflow-$$line.txt); \
+		installed=$$($$py -c 'from importlib.metadata import version; print(version("apache-airflow"))'); \
+		echo "== Airflow $$line line: apache-airflow $$installed (pinned $$pinned)"; \
+		if [ "$$installed" != "$$pinned" ]; then failed="$$failed $$line"; continue; fi; \
+		start=$$(date +%s); \
+		$$py -m pytest $(MATRIX_TESTS) $(PYTEST_ARGS) || failed="$$failed $$line"; \
+		echo "== Airflow $$line line: $$(( $$(date +%s) - start ))s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "matrix failed on Airflow:$$failed" >&2; exit 1; fi
+
+# Re-pin the newest line after changing dependencies (newest compatible releases). The older lines are
+# re-pinned with the command in their file's header.
 constraints:
-	rm -rf /tmp/ighil-constraints-venv
-	$(PYTHON) -m venv /tmp/ighil-constraints-venv
-	/tmp/ighil-constraints-venv/bin/pip install --quiet --upgrade "pip>=24"
-	/tmp/ighil-constraints-venv/bin/pip install --quiet "apache-airflow==3.3.2" -e ".[dev,postgres]"
-	/tmp/ighil-constraints-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	constraints/pin.sh $(AIRFLOW_NEWEST)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-airflow-* .pytest_cache .mypy_cache .ruff_cache

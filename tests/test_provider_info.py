@@ -21,6 +21,7 @@ from airflow_provider_instagram_hil import (
     get_provider_info,
 )
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
+from airflow_provider_instagram_hil.version_compat import AIRFLOW_V_3_2_PLUS
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
 HOOK_CLASS = "airflow_provider_instagram_hil.hooks.instagram.InstagramHook"
@@ -28,6 +29,34 @@ HOOK_CLASS = "airflow_provider_instagram_hil.hooks.instagram.InstagramHook"
 
 def load_schema(name: str) -> dict:
     return json.loads((AIRFLOW_DIR / name).read_text())
+
+
+#: Run in a fresh interpreter, as in the API server: on Airflow 3.1 the service loads hooks under its own
+#: stand-ins for wtforms, which only works if nothing loaded them before in the same process.
+HOOK_META_SCRIPT = """
+import json
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+[meta] = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "instagram"]
+print("HOOK_META=" + json.dumps(meta.model_dump(mode="json")))
+"""
+
+
+@pytest.fixture(scope="module")
+def connection_form(tmp_path_factory) -> dict:
+    """What ``GET /ui/connections/hook_meta`` gives the connection form for the Instagram type."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("hook-meta-home"))
+    result = subprocess.run(
+        [sys.executable, "-c", HOOK_META_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("HOOK_META=")]
+    return json.loads(line.removeprefix("HOOK_META="))
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +112,38 @@ class TestProviderDiscovery:
         assert hook_info.package_name == PACKAGE_NAME
         assert hook_info.connection_testable is True
 
-    def test_field_behaviour_is_registered(self, providers_manager):
-        behaviour = providers_manager.field_behaviours["instagram"]
-        assert behaviour["hidden_fields"] == UI_FIELD_BEHAVIOUR["hidden-fields"]
-        assert behaviour["relabeling"] == UI_FIELD_BEHAVIOUR["relabeling"]
-        assert behaviour["placeholders"]["extra__instagram__api_version"] == "v25.0"
+    def test_field_behaviour_reaches_the_connection_form(self, connection_form):
+        fields = connection_form["standard_fields"]
+        assert fields["host"]["title"] == UI_FIELD_BEHAVIOUR["relabeling"]["host"]
+        assert fields["password"]["title"] == UI_FIELD_BEHAVIOUR["relabeling"]["password"]
+        for hidden in ("login", "port"):
+            assert fields[hidden]["hidden"] is True
+        assert fields["host"]["placeholder"] == UI_FIELD_BEHAVIOUR["placeholders"]["host"]
+
+    @pytest.mark.parametrize("field", sorted(CONN_FIELDS))
+    def test_conn_fields_reach_the_connection_form(self, connection_form, field):
+        schema = connection_form["extra_fields"][field]["schema"]
+        assert schema["title"] == CONN_FIELDS[field]["label"]
+        assert schema.get("format") == CONN_FIELDS[field]["schema"].get("format")
+
+    def test_declarative_conn_fields_are_read_from_airflow_3_2(self, connection_form):
+        """From 3.2 the form is built from ``conn-fields`` (whole JSON schema, ``pattern`` included);
+        Airflow 3.1 ignores them and shows what InstagramHook.get_connection_form_widgets() declares."""
+        api_version = connection_form["extra_fields"]["api_version"]["schema"]
+        declared = CONN_FIELDS["api_version"]["schema"]["pattern"]
+        assert (api_version.get("pattern") == declared) is AIRFLOW_V_3_2_PLUS
 
     @pytest.mark.parametrize(
         ("field", "sensitive"), [(name, "secret" in name or "token" in name) for name in CONN_FIELDS]
     )
     def test_conn_fields_are_registered(self, providers_manager, field, sensitive):
-        widget = providers_manager.connection_form_widgets[f"extra__instagram__{field}"]
+        widgets = providers_manager.connection_form_widgets
+        if not AIRFLOW_V_3_2_PLUS:
+            # Airflow 3.1 registers extras only from wtforms widgets, and wtforms is not installed: the
+            # API server stubs it for the form (test_conn_fields_reach_the_connection_form).
+            assert f"extra__instagram__{field}" not in widgets
+            return
+        widget = widgets[f"extra__instagram__{field}"]
         assert widget.hook_class_name == HOOK_CLASS
         assert widget.field["schema"]["title"] == CONN_FIELDS[field]["label"]
         assert widget.is_sensitive is sensitive

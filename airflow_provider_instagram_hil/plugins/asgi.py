@@ -10,6 +10,8 @@ with a small pool of threads, and two things sit in front of it:
 - :class:`TerminatedInput` tells Werkzeug that ``wsgi.input`` ends where the body ends (``a2wsgi`` does
   not say so): without it a body sent with ``Transfer-Encoding: chunked`` reads as empty and fails its
   signature check.
+- :mod:`.access_log` keeps the handshake's verify token out of the API server's access log (Airflow
+  3.1 and 3.2 write query strings there as they are).
 """
 
 from __future__ import annotations
@@ -165,6 +167,9 @@ def wsgi_to_asgi(
     # Imported here: a2wsgi ships with apache-airflow-core, which is only certain where the API server runs.
     from a2wsgi import WSGIMiddleware
 
+    from airflow_provider_instagram_hil.plugins.access_log import RedactQueryForAccessLog
+
     # a2wsgi declares its own WSGI and ASGI protocol types, equivalent to these but not identical.
     bridge = WSGIMiddleware(cast("Any", TerminatedInput(app)), workers=threads)
-    return BufferedBody(cast("AsgiApp", bridge), max_body_bytes=max_body_bytes, read_timeout=read_timeout)
+    buffered = BufferedBody(cast("AsgiApp", bridge), max_body_bytes=max_body_bytes, read_timeout=read_timeout)
+    return RedactQueryForAccessLog(buffered)

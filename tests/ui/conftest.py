@@ -55,6 +55,8 @@ class ApiServer:
     access_token: str
     process: ManagedProcess
     env: dict[str, str]
+    #: Headers for /api/v2 and /ui calls: Airflow 3.1 does not inject the all-admins token by itself.
+    auth: dict[str, str]
 
     @property
     def webhook_url(self) -> str:
@@ -143,7 +145,10 @@ def api_server(tmp_path_factory) -> Iterator[ApiServer]:
     try:
         _wait_healthy(url, process)
         print(f"\napi-server healthy {time.monotonic() - started:.1f}s after start", file=sys.stderr)
-        yield ApiServer(url, home, store_url, app_secret, verify_token, access_token, process, env)
+        token = requests.get(url + "/auth/token", timeout=30)
+        assert token.ok, token.text
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        yield ApiServer(url, home, store_url, app_secret, verify_token, access_token, process, env, auth)
     finally:
         process.stop(timeout=10)
 

@@ -185,10 +185,12 @@ class TestExtraLink:
         result = api_server.run_airflow("dags", "test", LINK_DAG_ID)
         assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
 
-        runs = requests.get(f"{api_server.url}/api/v2/dags/{LINK_DAG_ID}/dagRuns", timeout=10).json()
+        runs = requests.get(
+            f"{api_server.url}/api/v2/dags/{LINK_DAG_ID}/dagRuns", headers=api_server.auth, timeout=10
+        ).json()
         (run,) = runs["dag_runs"]
         run_url = f"{api_server.url}/api/v2/dags/{LINK_DAG_ID}/dagRuns/{run['dag_run_id']}"
-        response = requests.get(f"{run_url}/taskInstances/approve/links", timeout=10)
+        response = requests.get(f"{run_url}/taskInstances/approve/links", headers=api_server.auth, timeout=10)
         assert response.status_code == 200
         url = response.json()["extra_links"]["Instagram request"]
         assert url == f"{api_server.url}/instagram-hil/requests/{request_id}"
@@ -203,7 +205,9 @@ class TestAirflowApi:
         assert "version" in version.json()
 
     def test_plugin_listed_with_its_mount(self, api_server):
-        response = requests.get(f"{api_server.url}/api/v2/plugins", params={"limit": 100}, timeout=10)
+        response = requests.get(
+            f"{api_server.url}/api/v2/plugins", params={"limit": 100}, headers=api_server.auth, timeout=10
+        )
         assert response.status_code == 200
         (plugin,) = [p for p in response.json()["plugins"] if p["name"] == "instagram_hil"]
         (mount,) = plugin["fastapi_apps"]
@@ -212,7 +216,9 @@ class TestAirflowApi:
         assert plugin["operator_extra_links"] == []
 
     def test_hook_meta_lists_instagram_fields(self, api_server):
-        response = requests.get(f"{api_server.url}/ui/connections/hook_meta", timeout=30)
+        response = requests.get(
+            f"{api_server.url}/ui/connections/hook_meta", headers=api_server.auth, timeout=30
+        )
         assert response.status_code == 200
         (meta,) = [m for m in response.json() if m["connection_type"] == "instagram"]
         assert meta["hook_name"] == "Instagram"
