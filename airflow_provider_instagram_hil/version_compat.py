@@ -9,6 +9,8 @@ from packaging.version import Version
 
 AIRFLOW_VERSION = Version(_AIRFLOW_VERSION)
 AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION.release >= (3, 2)
+#: Airflow 3.3 calls a trigger's on_kill() when a user clears the task or marks it success or failed.
+AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION.release >= (3, 3)
 
 from airflow.sdk import (  # noqa: E402
     BaseHook,
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
     "AirflowFailException",
     "AirflowPlugin",

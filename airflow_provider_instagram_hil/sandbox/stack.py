@@ -219,6 +219,21 @@ class SandboxStack:
         response.raise_for_status()
         return list(response.json()["messages"])
 
+    def wait_for_messages(self, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+        """Block until the sandbox has received ``count`` messages of any kind; return them all."""
+        response = self._http.get(
+            f"{self.graph_url}/_sandbox/messages",
+            params={"min_count": count, "wait": timeout},
+            timeout=timeout + 10,
+        )
+        response.raise_for_status()
+        messages = list(response.json()["messages"])
+        if len(messages) < count:
+            raise TimeoutError(
+                f"{len(messages)} of {count} messages reached the sandbox within {timeout:.0f}s"
+            )
+        return messages
+
     def prompt_count(self) -> int:
         """How many prompts (messages with quick replies) the sandbox has received so far."""
         return sum(1 for message in self.sent_messages() if message.get("quick_replies"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import threading
-import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -127,10 +126,6 @@ def _ids_param(dialect: str, request_ids: list[str]) -> object:
     return json.dumps(request_ids) if dialect == "sqlite" else request_ids
 
 
-#: How long a failed first contact with the database answers for callers that were queued behind it.
-_FAILED_SCHEMA_CHECK_REUSE_SECONDS = 1.0
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -156,7 +151,8 @@ class DecisionStore:
         self._ready = False
         self._create = create
         self._ready_lock = threading.Lock()
-        self._failed: tuple[float, StoreUnavailableError] | None = None
+        self._attempts = 0
+        self._failure: StoreUnavailableError | None = None
 
     @classmethod
     def for_url(cls, url: str, timeouts: StoreTimeouts | None = None) -> DecisionStore:
@@ -197,22 +193,21 @@ class DecisionStore:
         """Create the tables if missing, migrate an older schema, refuse a newer or foreign one."""
         if self._ready:
             return
+        attempts_seen = self._attempts
         with self._ready_lock:
             if self._ready:
                 return
-            failed = self._failed
-            if failed is not None and time.monotonic() - failed[0] < _FAILED_SCHEMA_CHECK_REUSE_SECONDS:
-                # Concurrent callers queued behind a failed attempt share its answer instead of each
-                # waiting out a connect timeout of its own.
-                raise failed[1]
+            if self._attempts != attempts_seen and self._failure is not None:
+                # An attempt ran while this caller queued for the lock, and failed: share its answer
+                # instead of waiting out a connect timeout of its own.
+                raise self._failure
+            self._attempts += 1
             try:
-                self._guard(
-                    lambda: bootstrap.ensure_schema(self.engine, self.display_url, create=self._create)
-                )
+                self._guard(self._bring_schema)
             except StoreUnavailableError as exc:
-                self._failed = (time.monotonic(), exc)
+                self._failure = exc
                 raise
-            self._failed = None
+            self._failure = None
             self._ready = True
 
     def _bring_schema(self) -> None:

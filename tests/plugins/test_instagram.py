@@ -163,7 +163,7 @@ class TestBuildFastapiApps:
         assert mounted["name"] == "instagram_hil"
         assert isinstance(mounted["app"], RedactQueryForAccessLog)  # verify token kept out of access logs
         assert isinstance(mounted["app"].app, BufferedBody)  # bodies read before the bridge's threads
-        assert isinstance(mounted["app"].app, WSGIMiddleware)
+        assert isinstance(mounted["app"].app.app, WSGIMiddleware)  # then the WSGI bridge
         assert len(fake_create_app) == 1
 
     def test_custom_prefix(self, monkeypatch, fake_create_app):

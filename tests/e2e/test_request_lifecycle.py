@@ -1,0 +1,139 @@
+"""A request follows its task, in a real Airflow deployment (scheduler, triggerer, dag-processor,
+api-server; LocalExecutor; SQLite): clearing the waiting task, marking it failed or success, and a new
+try each close the old request, and a tap on the old prompt is told why, never "Recorded".
+
+Airflow 3.3 tells the trigger of a user action through ``on_kill``; a retry supersedes the old try's
+request when the new try registers its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_instagram_hil.sandbox.airflow_api import wait_until
+from airflow_provider_instagram_hil.sandbox.services import AirflowServices
+from airflow_provider_instagram_hil.store import RequestStatus
+from airflow_provider_instagram_hil.triggers.instagram import STOPPED_IN_AIRFLOW
+from airflow_provider_instagram_hil.version_compat import AIRFLOW_V_3_3_PLUS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+DAGS = Path(__file__).resolve().parent / "lifecycle_dags"
+APPROVAL = "lifecycle_approval"
+RETRY = "lifecycle_retry"
+CANCELLED = f"This request was cancelled ({STOPPED_IN_AIRFLOW}); your answer was not recorded."
+REPLACED = "This request was replaced by a newer one: please answer the latest message."
+
+
+def _request_id(prompt: dict) -> str:
+    return prompt["quick_replies"][0]["payload"].split(":")[1]
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with AirflowServices(DAGS, poll_interval=0.5) as services:
+        for dag_id in (APPROVAL, RETRY):
+            services.admin.wait_for_dag(dag_id)
+            services.admin.unpause(dag_id)
+        yield services
+
+
+def _waiting(stack: AirflowServices, dag_id: str = APPROVAL) -> tuple[str, dict]:
+    """Start a run; return its id and the prompt once the approval task's trigger runs in the triggerer."""
+    before, since = stack.prompt_count(), stack.log_offset("scheduler")
+    run_id = stack.admin.trigger_dag_run(dag_id)
+    prompt = stack.wait_for_prompt(count=before + 1)
+    stack.admin.wait_for_task_state(dag_id, run_id, "approve", {"deferred"})
+    stack.wait_until_released(dag_id, run_id, "approve", since=since)
+    # Only a trigger that runs can be told of a user action (on_kill).
+    wait_until(
+        lambda: (
+            any("starting" in r["event"] for r in stack.trigger_log_records(dag_id, run_id, "approve"))
+            or None
+        ),
+        60,
+        "the trigger to start in the triggerer",
+    )
+    return run_id, prompt
+
+
+def _try_waiting(stack: AirflowServices, run_id: str, try_number: int, dag_id: str = APPROVAL) -> None:
+    def waiting() -> dict | None:
+        ti = stack.admin.task_instance(dag_id, run_id, "approve")
+        return ti if (ti["state"], ti["try_number"]) == ("deferred", try_number) else None
+
+    wait_until(waiting, 120, f"try {try_number} to wait for its answer")
+
+
+def _reply_to_tap(stack: AirflowServices, prompt: dict) -> str:
+    """Tap Approve on ``prompt`` as the reviewer; return what the webhook answered in the chat."""
+    seen = len(stack.sent_messages())
+    assert stack.tap(prompt, "Approve").json()["recorded"] == 0
+    (reply,) = [m for m in stack.wait_for_messages(seen + 1)[seen:] if not m["quick_replies"]]
+    assert reply["recipient_id"] == stack.reviewer_id
+    return str(reply["text"])
+
+
+def _closed(stack: AirflowServices, prompt: dict, status: RequestStatus) -> None:
+    request = stack.store().get_request(_request_id(prompt))
+    assert request is not None
+    assert request.status is status
+    assert request.responses == ()
+
+
+needs_on_kill = pytest.mark.skipif(
+    not AIRFLOW_V_3_3_PLUS, reason="Airflow < 3.3 does not tell a trigger that a user stopped its task"
+)
+
+
+@needs_on_kill
+class TestUserActions:
+    def test_clear_cancels_the_request_and_the_new_try_asks_again(self, stack):
+        run_id, first = _waiting(stack)
+        before = stack.prompt_count()
+
+        stack.admin.clear_task_instance(APPROVAL, run_id, "approve")
+
+        second = stack.wait_for_prompt(count=before + 1)
+        assert _request_id(second) != _request_id(first)
+        _try_waiting(stack, run_id, 2)
+        # Closed by the trigger's on_kill, or by the new try if it registered first: told why either way.
+        closed = stack.store().get_request(_request_id(first)).status
+        assert closed in (RequestStatus.CANCELLED, RequestStatus.SUPERSEDED)
+        _closed(stack, first, closed)
+        assert _reply_to_tap(stack, first) == (CANCELLED if closed is RequestStatus.CANCELLED else REPLACED)
+
+    @pytest.mark.parametrize("action", ["mark_failed", "mark_success"])
+    def test_marking_the_task_cancels_its_request(self, stack, action):
+        run_id, prompt = _waiting(stack)
+
+        getattr(stack.admin, action)(APPROVAL, run_id, "approve")
+
+        stack.admin.wait_for_task_state(
+            APPROVAL, run_id, "approve", {"failed" if action == "mark_failed" else "success"}
+        )
+        wait_until(
+            lambda: stack.store().get_request(_request_id(prompt)).status is RequestStatus.CANCELLED or None,
+            60,
+            "the request to be cancelled",
+        )
+        _closed(stack, prompt, RequestStatus.CANCELLED)
+        assert _reply_to_tap(stack, prompt) == CANCELLED
+
+
+class TestRetry:
+    def test_a_new_try_supersedes_the_old_request(self, stack):
+        before = stack.prompt_count()
+        run_id = stack.admin.trigger_dag_run(RETRY)
+        first = stack.wait_for_prompt(count=before + 1)
+        second = stack.wait_for_prompt(count=before + 2)
+        _try_waiting(stack, run_id, 2, RETRY)
+
+        _closed(stack, first, RequestStatus.SUPERSEDED)
+        assert _reply_to_tap(stack, first) == REPLACED
+        # The new try's request still decides the task.
+        stack.wait_until_released(RETRY, run_id, "approve", try_number=2)
+        assert stack.tap(second, "Approve").json()["recorded"] == 1
+        assert stack.admin.wait_for_dag_run(RETRY, run_id)["state"] == "success"
