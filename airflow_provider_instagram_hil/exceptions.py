@@ -89,3 +89,11 @@ class StoreUnavailableError(DecisionStoreError):
 
 class SchemaVersionError(DecisionStoreError):
     """The decision store's tables were written by another version of this provider."""
+
+
+class ResponseRefusedError(DecisionStoreError):
+    """A response may not be recorded: the place the request mirrors refused this responder."""
+
+
+class AirflowApiUnavailableError(InstagramHilError):
+    """Airflow's REST API could not be reached or failed; the answer can be given again later."""

@@ -19,6 +19,7 @@ from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
     Delivery,
+    ElsewhereCheck,
     OutboxMessage,
     Outcome,
     RecipientRole,
@@ -156,13 +157,30 @@ def record_response(
     source: str,
     now: datetime,
     messages: MessageFactory | None,
+    elsewhere: ElsewhereCheck | None = None,
 ) -> DecisionResult:
-    """Record one response and apply the request's policy, with the request's row locked."""
+    """Record one response and apply the request's policy, with the request's row locked.
+
+    ``elsewhere`` is asked first, still under the lock, when the request mirrors one answered somewhere
+    else too (Airflow's own human-in-the-loop): an answer given there first is recorded instead, and the
+    responder learns who beat them.
+    """
     request = load_request(conn, request_id, lock=True)
     result = _judge(request, option, responder_id, channel, mid_key(mid), now)
     if result.outcome is Outcome.RECORDED:
         assert request is not None
-        result = _record(conn, request, option, responder_id, channel, mid_key(mid), reason, source, now)
+        first = None
+        if elsewhere is not None:
+            responder = request.recipient(responder_id, channel)
+            assert responder is not None
+            first = elsewhere(request, responder, option)
+        if first is None:
+            result = _record(conn, request, option, responder_id, channel, mid_key(mid), reason, source, now)
+        else:
+            closed = _record(
+                conn, request, first.option, first.responder_id, first.source, None, None, first.source, now
+            )
+            result = DecisionResult(Outcome.ALREADY_DECIDED, closed.request)
     if messages is not None:
         enqueue(conn, messages(result), now)
     return result

@@ -220,7 +220,8 @@ def _request_problems(conn) -> Iterator[str]:
         ):
             yield f"{rid}: decided by someone who did not respond"
         for channel, who, option in answered.get(rid, []):
-            if (channel, who) not in asked.get(rid, set()):
+            # Answers given in Airflow's own UI are mirrored here; the recipients are who we asked.
+            if channel != "airflow" and (channel, who) not in asked.get(rid, set()):
                 yield f"{rid}: response by {who} on {channel}, who was not asked there"
             if option not in options:
                 yield f"{rid}: response with {option!r}, not one of its options"

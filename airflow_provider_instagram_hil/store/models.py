@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -209,6 +210,25 @@ class DecisionResult:
     closed: bool = False
     response: Response | None = None
     approvals_missing: int = 0
+
+
+@dataclass(frozen=True)
+class AnsweredElsewhere:
+    """The request was answered outside this store first (in Airflow's own human-in-the-loop UI).
+
+    :param responder_id: who answered there (an Airflow user id).
+    :param option: what they chose.
+    :param source: where (``airflow``).
+    """
+
+    responder_id: str
+    option: str
+    source: str = "airflow"
+
+
+#: Asked inside a response's transaction, before it is recorded: None lets it through; an
+#: :class:`AnsweredElsewhere` records that answer instead; raising aborts (nothing is written).
+ElsewhereCheck = Callable[["ApprovalRequest", "Recipient", str], "AnsweredElsewhere | None"]
 
 
 @dataclass(frozen=True)

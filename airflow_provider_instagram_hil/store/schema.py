@@ -96,6 +96,8 @@ requests = Table(
     UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="uq_ighil_requests_try"),
 )
 Index("ix_ighil_requests_status_expires", requests.c.status, requests.c.expires_at)
+# "Which requests closed since ...?": a waking poller reads just those.
+Index("ix_ighil_requests_responded_at", requests.c.responded_at)
 
 recipients = Table(
     "ighil_recipients",

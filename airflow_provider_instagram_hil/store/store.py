@@ -30,6 +30,7 @@ from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
     Delivery,
+    ElsewhereCheck,
     Outcome,
     RecipientSpec,
     RequestState,
@@ -120,6 +121,28 @@ def _id_in(column: Any, dialect: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
         return column == any_(bindparam("ids", type_=ARRAY(String)))
     return column.in_(bindparam("ids", expanding=True))
+
+
+_CLOSED_SINCE = (
+    select(*_STATE_COLUMNS, _NEWER_TRY, *_RESPONSE_COLUMNS)
+    .select_from(requests.outerjoin(responses, responses.c.request_id == requests.c.request_id))
+    .where(
+        requests.c.responded_at >= bindparam("since", type_=requests.c.responded_at.type),
+        requests.c.status != RequestStatus.PENDING.value,
+    )
+    .order_by(responses.c.id)
+)
+
+
+def _states(rows: Sequence[Any]) -> dict[str, RequestState]:
+    """States from rows of a state query: one row per response (or one without, for none)."""
+    first: dict[str, Any] = {}
+    answers: dict[str, list[Response]] = {}
+    for row in rows:
+        first.setdefault(row.request_id, row)
+        if row.responder_id is not None:
+            answers.setdefault(row.request_id, []).append(response_from_row(row))
+    return {rid: state_from_row(row, answers.get(rid, ())) for rid, row in first.items()}
 
 
 def _ids_param(dialect: str, request_ids: list[str]) -> object:
@@ -423,13 +446,14 @@ class DecisionStore:
             rows = conn.execute(
                 _ids_query(dialect, resolved_only), {"ids": _ids_param(dialect, request_ids)}
             ).all()
-        first: dict[str, Any] = {}
-        answers: dict[str, list[Response]] = {}
-        for row in rows:
-            first.setdefault(row.request_id, row)
-            if row.responder_id is not None:
-                answers.setdefault(row.request_id, []).append(response_from_row(row))
-        return {rid: state_from_row(row, answers.get(rid, ())) for rid, row in first.items()}
+        return _states(rows)
+
+    def closed_since(self, since: datetime) -> dict[str, RequestState]:
+        """The requests closed (decided, expired, cancelled, superseded) at or after ``since``, with their
+        responses, in one indexed query: what a poller woken by an unnamed change needs."""
+        with self.transaction() as conn:
+            rows = conn.execute(_CLOSED_SINCE, {"since": since}).all()
+        return _states(rows)
 
     def request_for_try(
         self, *, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int
@@ -477,12 +501,14 @@ class DecisionStore:
         source: str | None = None,
         now: datetime | None = None,
         messages: MessageFactory | None = None,
+        elsewhere: ElsewhereCheck | None = None,
     ) -> DecisionResult:
         """Record ``responder_id`` choosing ``option`` and apply the request's policy.
 
         Only a recipient of the request, on the channel they were asked on, may respond, once, with one
         of its options, before ``expires_at``. A redelivery of the recorded event (same ``mid``) gets
-        ``Outcome.DUPLICATE``. ``messages`` turns the result into replies that commit with it.
+        ``Outcome.DUPLICATE``. ``messages`` turns the result into replies that commit with it;
+        ``elsewhere`` is asked, under the request's lock, whether it was answered somewhere else first.
         """
         if not is_request_id(request_id):
             return DecisionResult(Outcome.UNKNOWN_REQUEST, None)
@@ -498,6 +524,7 @@ class DecisionStore:
                 source=source or channel,
                 now=now or utcnow(),
                 messages=messages,
+                elsewhere=elsewhere,
             )
 
     def expire_request(

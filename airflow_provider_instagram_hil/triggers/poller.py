@@ -5,10 +5,10 @@ interval, the triggers register their request ids here and one background task r
 of them with ``DecisionStore.get_states(ids, resolved_only=True)``.
 
 It reads when told: a watcher of the store (``store/watch.py``: PostgreSQL ``LISTEN``, SQLite's
-``data_version``) reports closed requests as they commit, and the poller reads just those (PostgreSQL
-names them) or every waiting id (SQLite cannot), within milliseconds. It also reads every waiting id
-every ``poll_interval`` whatever it was told, so a lost notification or a listener that is down only
-costs time, never a decision.
+``data_version``) reports closes as they commit, and the poller reads just those requests (PostgreSQL
+names them; on SQLite, those closed since the last read, one indexed query), within milliseconds. It also
+reads every waiting id every ``poll_interval`` whatever it was told, so a lost notification or a listener
+that is down only costs time, never a decision.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import contextlib
 import logging
 import weakref
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from airflow_provider_instagram_hil.store import DecisionStore, RequestState
-from airflow_provider_instagram_hil.store.watch import Watcher, watcher_for
+from airflow_provider_instagram_hil.store.watch import Change, Watcher, watcher_for
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ MAX_BACKOFF_SECONDS = 60.0
 #: Reads prompted by the watcher are at least this far apart, so a burst of closes is read in a few
 #: queries instead of one per close.
 MIN_READ_GAP_SECONDS = 0.02
+#: How far before the previous read a "closed since" read looks: covers a commit that waited for a lock
+#: after stamping its time (the store's lock timeout is 2 s by default).
+RECENT_MARGIN = timedelta(seconds=5)
 #: How long the first read waits for the watcher to start watching.
 WATCHER_START_SECONDS = 2.0
 
@@ -66,9 +70,12 @@ class StorePoller:
         self._task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
-        # Ids the watcher named since the last read; ``_read_all`` when it could not say which.
+        # What the watcher reported since the last read: ids it named, commits it could not name
+        # (``_read_recent``: read what closed since the last read), or anything (``_read_all``).
         self._named: set[str] = set()
+        self._read_recent = False
         self._read_all = False
+        self._last_read_at: datetime | None = None
         self.ticks = 0
         self.full_reads = 0
 
@@ -121,12 +128,14 @@ class StorePoller:
             waiter.future.cancel()
         self._changed.set()
 
-    def changed(self, request_id: str | None) -> None:
-        """The watcher's callback: ``request_id`` may have closed (None: something did, read all)."""
-        if request_id is None:
+    def changed(self, what: str | Change) -> None:
+        """The watcher's callback: a request id that may have closed, or a :class:`Change`."""
+        if what is Change.ALL:
             self._read_all = True
-        elif request_id in self._waiters:
-            self._named.add(request_id)
+        elif what is Change.RECENT:
+            self._read_recent = True
+        elif what in self._waiters:
+            self._named.add(what)
         else:
             return  # another triggerer's request
         self._changed.set()
@@ -178,27 +187,39 @@ class StorePoller:
                 self._watch_task = None
 
     async def _tick(self, *, full: bool) -> None:
-        """Read every waiting id (``full``), or only those the watcher named since the last read."""
+        """Read every waiting id (``full``), or only what the watcher reported since the last read."""
+        started = datetime.now(timezone.utc)
         if full or self._read_all:
-            ids, self._read_all, self._named = list(self._waiters), False, set()
+            self._read_all = self._read_recent = False
+            ids, self._named = list(self._waiters), set()
             self.full_reads += 1
+            states = await self._states(ids)
         else:
-            ids, self._named = [i for i in self._named if i in self._waiters], set()
+            named, self._named = [i for i in self._named if i in self._waiters], set()
+            states = await self._states(named)
+            if self._read_recent:
+                self._read_recent = False
+                since = (self._last_read_at or started) - RECENT_MARGIN
+                closed = await asyncio.to_thread(self.store.closed_since, since)
+                states.update((rid, state) for rid, state in closed.items() if rid in self._waiters)
         self.ticks += 1
-        if not ids:
-            return
-        states = await asyncio.to_thread(self.store.get_states, ids, resolved_only=True)
+        self._last_read_at = started
         for request_id, state in states.items():
             for waiter in self._waiters.pop(request_id, ()):
                 if not waiter.future.done():
                     waiter.future.set_result(state)
+
+    async def _states(self, ids: list[str]) -> dict[str, RequestState]:
+        if not ids:
+            return {}
+        return await asyncio.to_thread(self.store.get_states, ids, resolved_only=True)
 
     async def _sleep_until(self, deadline: float, *, backing_off: bool, last_read: float) -> None:
         """Sleep until ``deadline``; return early when the watcher reported a change (not while backing
         off), to stop when idle, or when a waiter with a shorter interval moved the deadline closer."""
         loop = asyncio.get_running_loop()
         while self._waiters:
-            if not backing_off and (self._named or self._read_all):
+            if not backing_off and (self._named or self._read_recent or self._read_all):
                 # Coalesce a burst of closes into a few reads.
                 await asyncio.sleep(max(0.0, last_read + MIN_READ_GAP_SECONDS - loop.time()))
                 return

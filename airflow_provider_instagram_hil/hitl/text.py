@@ -1,0 +1,67 @@
+"""The prompt of an Airflow human-in-the-loop task as a chat shows it: plain text within the channel's limit.
+
+Airflow's ``body`` is Markdown; Instagram shows text as typed (``*bold*`` stays starred), so the common
+marks are turned into plain text. The subject and the options are never cut; the body is shortened to fit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.prompt import options_line, shorten_to_bytes
+
+_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.M)
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~)(?=\S)(.+?)(?<=\S)\1")
+_CODE = re.compile(r"`+([^`]*)`+")
+_BULLET = re.compile(r"^\s*[-*+]\s+", re.M)
+_QUOTE = re.compile(r"^\s*>\s?", re.M)
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def markdown_to_text(markdown: str | None) -> str:
+    """Plain text of a Markdown body: links as ``text (url)``, no emphasis marks, bullets as ``•``."""
+    if not markdown:
+        return ""
+    text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})" if m.group(1) else m.group(2), markdown)
+    text = _CODE.sub(r"\1", text)
+    text = _HEADING.sub("", text)
+    text = _QUOTE.sub("", text)
+    text = _BULLET.sub("• ", text)
+    for _ in range(2):  # nested emphasis, e.g. ***bold italic***
+        text = _EMPHASIS.sub(r"\2", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def hitl_prompt(
+    subject: str,
+    body: str | None,
+    options: Sequence[str],
+    *,
+    footer: str = "",
+    max_bytes: int = MAX_TEXT_BYTES,
+) -> str:
+    """Subject, plain body, then the options line (or ``footer`` when given), within ``max_bytes``.
+
+    :raises ValueError: when the subject and the last line alone do not fit.
+    """
+    subject = " ".join(subject.split()) if subject else ""
+    if not subject:
+        raise ValueError("the human-in-the-loop task has no subject")
+    tail = footer or options_line(options)
+    head = f"{subject}\n\n{tail}"
+    size = len(head.encode("utf-8"))
+    if size > max_bytes:
+        raise ValueError(
+            f"the subject and the options take {size} UTF-8 bytes; an Instagram message holds at most "
+            f"{max_bytes}. Shorten the task's subject or option titles."
+        )
+    plain = markdown_to_text(body)
+    room = max_bytes - size - len(b"\n\n")
+    if not plain or room < 8:
+        return head
+    if len(plain.encode("utf-8")) > room:
+        plain = shorten_to_bytes(plain, room)
+    return f"{subject}\n\n{plain}\n\n{tail}"
