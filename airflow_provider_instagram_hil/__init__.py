@@ -96,7 +96,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_instagram_hil.triggers.instagram"],
             }
         ],
-        "notifications": ["airflow_provider_instagram_hil.notifications.instagram.InstagramNotifier"],
+        "notifications": [
+            "airflow_provider_instagram_hil.notifications.instagram.InstagramNotifier",
+            "airflow_provider_instagram_hil.notifications.hitl.InstagramHITLNotifier",
+        ],
         "extra-links": ["airflow_provider_instagram_hil.links.instagram.InstagramConversationLink"],
         "config": {
             "instagram_hil": {
@@ -195,6 +198,26 @@ def get_provider_info() -> dict[str, Any]:
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "https://airflow.example.com/instagram-hil",
+                        "default": "",
+                    },
+                    "airflow_api_url": {
+                        "description": "Base URL of Airflow's API server, where the webhook answers "
+                        "Airflow's own human-in-the-loop tasks (InstagramHITLNotifier). Empty means "
+                        "[api] base_url. Read where the webhook runs.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "http://airflow-api.internal:8080",
+                        "default": "",
+                    },
+                    "airflow_api_conn_id": {
+                        "description": "Optional connection (login and password of an Airflow account) "
+                        "the webhook logs in with to answer human-in-the-loop tasks when it cannot sign a "
+                        "token for the reviewer's own Airflow user (it does not share Airflow's JWT "
+                        "secret). Airflow then records that account as the responder. Empty: sign tokens "
+                        "for the reviewer's user.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "airflow_hitl_bridge",
                         "default": "",
                     },
                 },

@@ -80,3 +80,16 @@ def get_body_read_timeout() -> float:
     if not 0 < value < float("inf"):
         raise ValueError(f"[{SECTION}] body_read_timeout must be a positive number of seconds, got {value}")
     return value
+
+
+def get_airflow_api_url() -> str:
+    """Return ``[instagram_hil] airflow_api_url``, else ``[api] base_url``: Airflow's API server."""
+    url = (conf.get(SECTION, "airflow_api_url", fallback="") or "").strip()
+    if not url:
+        url = (conf.get("api", "base_url", fallback="") or "").strip() or "http://localhost:8080"
+    return url.rstrip("/")
+
+
+def get_airflow_api_conn_id() -> str | None:
+    """Return ``[instagram_hil] airflow_api_conn_id``, or None: sign tokens for reviewers' own users."""
+    return (conf.get(SECTION, "airflow_api_conn_id", fallback="") or "").strip() or None

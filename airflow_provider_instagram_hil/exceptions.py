@@ -95,5 +95,16 @@ class ResponseRefusedError(DecisionStoreError):
     """A response may not be recorded: the place the request mirrors refused this responder."""
 
 
+class RequestClosedElsewhereError(DecisionStoreError):
+    """The place a request mirrors no longer waits for it (the task ended or moved to another try).
+
+    :param reason: why, as the reviewer is told; the request is cancelled with it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class AirflowApiUnavailableError(InstagramHilError):
     """Airflow's REST API could not be reached or failed; the answer can be given again later."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _AIRFLOW_VERSION
 from packaging.version import Version
@@ -65,6 +65,16 @@ def api_server_reserved_url_prefixes() -> tuple[str, ...]:
     return tuple(str(prefix) for prefix in RESERVED_URL_PREFIXES)
 
 
+def auth_manager() -> Any:
+    """Airflow's auth manager: the API server's own, or one created for this process (same config)."""
+    from airflow.api_fastapi.app import create_auth_manager, get_auth_manager
+
+    try:
+        return get_auth_manager()
+    except RuntimeError:  # not in the API server: this process builds one from the same configuration
+        return create_auth_manager()
+
+
 if TYPE_CHECKING:
     # Type-only: the task context handed to execute() / execute_complete().
     from airflow.sdk import Context as Context
@@ -87,6 +97,7 @@ __all__ = [
     "TriggerEvent",
     "XCom",
     "api_server_reserved_url_prefixes",
+    "auth_manager",
     "conf",
     "mask_secret",
 ]

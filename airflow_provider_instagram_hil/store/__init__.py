@@ -11,6 +11,7 @@ from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
     Delivery,
+    ElsewhereCheck,
     OutboxItem,
     OutboxMessage,
     Outcome,

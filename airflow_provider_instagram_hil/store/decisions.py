@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from airflow_provider_instagram_hil.exceptions import RequestClosedElsewhereError, ResponseRefusedError
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
@@ -32,6 +33,7 @@ from airflow_provider_instagram_hil.store.policy import decide
 from airflow_provider_instagram_hil.store.rows import mid_key, request_from_rows
 from airflow_provider_instagram_hil.store.schema import (
     CHILD_TABLES,
+    MAX_ERROR_CHARS,
     MAX_REASON_CHARS,
     recipients,
     requests,
@@ -173,7 +175,16 @@ def record_response(
         if elsewhere is not None:
             responder = request.recipient(responder_id, channel)
             assert responder is not None
-            first = elsewhere(request, responder, option)
+            try:
+                first = elsewhere(request, responder, option)
+            except ResponseRefusedError:
+                result = DecisionResult(Outcome.NOT_ALLOWED, request)
+            except RequestClosedElsewhereError as exc:
+                result = DecisionResult(Outcome.CANCELLED, _cancel(conn, request, exc.reason, now))
+            if result.outcome is not Outcome.RECORDED:
+                if messages is not None:
+                    enqueue(conn, messages(result), now)
+                return result
         if first is None:
             result = _record(conn, request, option, responder_id, channel, mid_key(mid), reason, source, now)
         else:
@@ -184,6 +195,18 @@ def record_response(
     if messages is not None:
         enqueue(conn, messages(result), now)
     return result
+
+
+def _cancel(conn: Connection, request: ApprovalRequest, reason: str, now: datetime) -> ApprovalRequest:
+    """Cancel a pending request whose mirror stopped waiting (its row is locked by the caller)."""
+    reason = reason[:MAX_ERROR_CHARS]
+    conn.execute(
+        update(requests)
+        .where(requests.c.request_id == request.request_id)
+        .values(status=RequestStatus.CANCELLED.value, closed_reason=reason, responded_at=now)
+    )
+    announce_closed(conn, request.request_id)
+    return replace(request, status=RequestStatus.CANCELLED, closed_reason=reason, responded_at=now)
 
 
 def _judge(

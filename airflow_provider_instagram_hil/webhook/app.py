@@ -69,7 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _missing_keys(config: Mapping[str, Any]) -> list[str]:
     """Keys to fetch from Airflow: the connection id whenever the hook or a secret comes from it."""
-    needed = ["APP_SECRETS", "VERIFY_TOKEN", "STORE_URL"]
+    needed = ["APP_SECRETS", "VERIFY_TOKEN", "STORE_URL", "AIRFLOW_HITL"]
     if config.get(f"{CONFIG_PREFIX}SEND_REPLIES") and config.get(f"{CONFIG_PREFIX}REPLY_SENDER") is None:
         needed.append("CONN_ID")
     missing = [name for name in needed if CONFIG_PREFIX + name not in config]

@@ -11,7 +11,8 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from airflow_provider_instagram_hil.exceptions import DecisionStoreError
+from airflow_provider_instagram_hil.exceptions import AirflowApiUnavailableError, DecisionStoreError
+from airflow_provider_instagram_hil.hitl.bridge import elsewhere_check
 from airflow_provider_instagram_hil.store import Outcome
 from airflow_provider_instagram_hil.webhook.event_log import log_ignored, log_tap_outcome
 from airflow_provider_instagram_hil.webhook.events import Ignored, PayloadError, parse_body
@@ -81,6 +82,7 @@ def receive_events() -> ResponseReturnValue:
         return _error(400, str(exc))
 
     recorded = taps = 0
+    elsewhere = elsewhere_check(state.airflow_hitl)
     for event in events:
         if isinstance(event, Ignored):
             log_ignored(event)
@@ -94,6 +96,7 @@ def receive_events() -> ResponseReturnValue:
                 channel=event.channel,
                 mid=event.mid,
                 messages=replies,
+                elsewhere=elsewhere,
             )
         except DecisionStoreError as exc:
             log.error(
@@ -103,6 +106,15 @@ def receive_events() -> ResponseReturnValue:
                 exc,
             )
             return _error(503, "decision store unavailable")
+        except AirflowApiUnavailableError as exc:
+            log.error(
+                "Could not answer Airflow for the tap %s on request %s, answering 503 so Meta delivers "
+                "again: %s",
+                event.mid,
+                event.request_id,
+                exc,
+            )
+            return _error(503, "airflow unavailable")
         log_tap_outcome(event, result.outcome)
         recorded += result.outcome is Outcome.RECORDED
         taps += 1

@@ -43,6 +43,10 @@ def reply_text(result: DecisionResult, sender_id: str | None = None) -> str | No
     if outcome is Outcome.ALREADY_DECIDED:
         if sender_id is not None and request.responded_by == sender_id:
             return f"You already answered this request: {request.chosen_option}."
+        closing = request.responses[-1] if request.responses else None
+        if closing is not None and closing.source == "airflow":
+            who = closing.responder_id
+            return f"This request was already answered in Airflow by {who}: {request.chosen_option}."
         closer = request.recipient(request.responded_by) if request.responded_by else None
         who = closer.name if closer is not None and closer.name else "another reviewer"
         return f"This request was already answered by {who}: {request.chosen_option}."

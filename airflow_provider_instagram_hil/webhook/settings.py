@@ -44,7 +44,7 @@ def load_from_airflow(missing: Collection[str], conn_id: str | None = None) -> d
     """Read the missing webhook settings from Airflow.
 
     :param missing: unprefixed config keys to fill: ``CONN_ID``, ``STORE_URL``, ``STORE_TIMEOUTS``,
-        ``APP_SECRETS``, ``VERIFY_TOKEN``.
+        ``APP_SECRETS``, ``VERIFY_TOKEN``, ``AIRFLOW_HITL``.
     :param conn_id: the connection to read secrets from; default ``[instagram_hil] conn_id``.
     :return: the values found, under the same unprefixed keys.
     :raises WebhookConfigError: the connection cannot be read.
@@ -59,6 +59,8 @@ def load_from_airflow(missing: Collection[str], conn_id: str | None = None) -> d
         values["STORE_URL"] = config.get_store_url()
     if "STORE_TIMEOUTS" in missing:
         values["STORE_TIMEOUTS"] = config.get_store_timeouts()
+    if "AIRFLOW_HITL" in missing:
+        values["AIRFLOW_HITL"] = _airflow_hitl_bridge()
     if {"APP_SECRETS", "VERIFY_TOKEN"} & set(missing):
         extra = _connection_extra(conn_id)
         if "APP_SECRETS" in missing:
@@ -67,6 +69,29 @@ def load_from_airflow(missing: Collection[str], conn_id: str | None = None) -> d
             token = extra.get("verify_token")
             values["VERIFY_TOKEN"] = token if isinstance(token, str) and token else None
     return values
+
+
+def _airflow_hitl_bridge() -> Any:
+    """The bridge to Airflow's human-in-the-loop API: as the reviewer's own user, or as the account of
+    ``[instagram_hil] airflow_api_conn_id``."""
+    from airflow_provider_instagram_hil import config
+    from airflow_provider_instagram_hil.hitl.bridge import HitlBridge
+    from airflow_provider_instagram_hil.hitl.identity import service_account_tokens, user_tokens
+    from airflow_provider_instagram_hil.version_compat import BaseHook
+
+    api_url = config.get_airflow_api_url()
+    conn_id = config.get_airflow_api_conn_id()
+    if conn_id is None:
+        return HitlBridge(api_url, user_tokens())
+    try:
+        account = BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        raise WebhookConfigError(
+            f"Cannot read the Airflow connection {conn_id!r} ({type(exc).__name__}) named by "
+            "[instagram_hil] airflow_api_conn_id: give it the login and password of an Airflow account, "
+            "or leave the option empty."
+        ) from None
+    return HitlBridge(api_url, service_account_tokens(api_url, account.login or "", account.password or ""))
 
 
 def _connection_extra(conn_id: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from airflow_provider_instagram_hil.hitl.bridge import HitlBridge
 from airflow_provider_instagram_hil.store import DecisionStore
 from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine, display_url
 from airflow_provider_instagram_hil.webhook.sender import DEFAULT_POLL_INTERVAL, DEFAULT_THREADS, OutboxSender
@@ -39,6 +40,7 @@ class WebhookState:
     :param max_body_bytes: larger bodies get 413 before being read.
     :param sender: delivers the outbox (replies to reviewers); None when replies are off.
     :param reply_channels: channels replies are queued for.
+    :param airflow_hitl: answers Airflow's own human-in-the-loop tasks; None when the webhook has none.
     """
 
     store: DecisionStore
@@ -47,6 +49,7 @@ class WebhookState:
     max_body_bytes: int
     sender: OutboxSender | None
     reply_channels: frozenset[str] = REPLY_CHANNELS
+    airflow_hitl: HitlBridge | None = None
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Give sends in flight ``timeout`` seconds, then release the store's connections.
@@ -55,6 +58,8 @@ class WebhookState:
         """
         if self.sender is not None:
             self.sender.stop(timeout)
+        if self.airflow_hitl is not None:
+            self.airflow_hitl.close()
         self.store.dispose()
 
 
@@ -91,6 +96,7 @@ def build_state(config: Mapping[str, Any]) -> WebhookState:
         verify_token=verify_token or None,
         max_body_bytes=max_body_bytes,
         sender=_build_sender(config, store, conn_id),
+        airflow_hitl=_airflow_hitl(key("AIRFLOW_HITL")),
     )
 
 
@@ -124,6 +130,12 @@ def _build_store(url: object, timeouts: object = None) -> DecisionStore:
             f"Cannot use the decision store {display_url(url)} ({type(exc).__name__}): check "
             "[instagram_hil] store_url and that its database driver is installed."
         ) from None
+
+
+def _airflow_hitl(bridge: object) -> HitlBridge | None:
+    if bridge is not None and not isinstance(bridge, HitlBridge):
+        raise WebhookConfigError(f"{CONFIG_PREFIX}AIRFLOW_HITL must be a HitlBridge or None")
+    return bridge
 
 
 def _build_sender(config: Mapping[str, Any], store: DecisionStore, conn_id: object) -> OutboxSender | None:

@@ -36,6 +36,7 @@ def app_config(store_url, sender) -> dict:
         "INSTAGRAM_HIL_VERIFY_TOKEN": VERIFY_TOKEN,
         "INSTAGRAM_HIL_STORE_URL": store_url,
         "INSTAGRAM_HIL_REPLY_SENDER": sender,
+        "INSTAGRAM_HIL_AIRFLOW_HITL": None,
     }
 
 

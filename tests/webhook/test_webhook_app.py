@@ -217,7 +217,8 @@ def test_the_webhook_imports_no_airflow_when_fully_configured(sqlite_url):
 import sys
 from airflow_provider_instagram_hil.webhook import create_app
 app = create_app({{"INSTAGRAM_HIL_APP_SECRETS": ["s"], "INSTAGRAM_HIL_VERIFY_TOKEN": "v",
-                  "INSTAGRAM_HIL_STORE_URL": {sqlite_url!r}, "INSTAGRAM_HIL_SEND_REPLIES": False}})
+                  "INSTAGRAM_HIL_STORE_URL": {sqlite_url!r}, "INSTAGRAM_HIL_SEND_REPLIES": False,
+                  "INSTAGRAM_HIL_AIRFLOW_HITL": None}})
 app.test_client().get("/webhooks/instagram")
 loaded = sorted(m for m in sys.modules if m == "airflow" or m.startswith("airflow."))
 print(loaded)
