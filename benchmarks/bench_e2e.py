@@ -2,21 +2,23 @@
 
 One :class:`~airflow_provider_instagram_hil.sandbox.services.AirflowServices` stack per backend
 (scheduler, triggerer, dag-processor, api-server; LocalExecutor; the standalone ``instagram-hil webhook``;
-the sandbox Graph API), with Airflow's defaults and the provider's (``poll_interval`` unset). Two DAGs,
+the sandbox Graph API), with Airflow's defaults and the provider's (``poll_interval`` unset). Three DAGs,
 each an approval task followed by the same trivial ``PythonOperator`` (``benchmarks/dags``):
 
 - **ours**: ``InstagramApprovalOperator``, answered by a signed quick-reply tap POSTed to the webhook;
-- **native**: Airflow's ``ApprovalOperator``, answered through ``PATCH .../hitlDetails``.
+- **native**: Airflow's ``ApprovalOperator``, answered through ``PATCH .../hitlDetails``;
+- **bridge**: Airflow's ``ApprovalOperator`` with ``InstagramHITLNotifier``, answered by a tap that the
+  webhook writes into ``hitlDetails`` as the reviewer's Airflow user.
 
-Runs alternate one by one (ours, native, then native, ours, ...), one DAG run at a time, after one
-unmeasured warm-up run of each. Each run waits until the task is waiting (deferred with its trigger
-started in the triggerer, or ``awaiting_input``) and the scheduler has processed the exit of the worker
-that parked it, then a "reviewer" waits a random 1-3 s (which also spreads answers over the trigger's poll
-phase) and answers. "Answer" is the instant the answering HTTP request is sent; every later instant is read
-afterwards from Airflow's database (task instance ``scheduled_when``, ``queued_when``, ``start_date``,
-``end_date``), the decision store (``responded_at``), Airflow's HITL record, and the triggerer's log
-("Trigger fired event"). On PostgreSQL, Airflow's metadata database and the decision store are one fresh
-database, dropped afterwards.
+Runs rotate one by one (ours, native, bridge, then native, bridge, ours, ...), one DAG run at a time, after
+one unmeasured warm-up run of each; a "pair" is one run of each variant. Each run waits until the task is
+waiting (deferred with its trigger started in the triggerer, or ``awaiting_input``) and the scheduler has
+processed the exit of the worker that parked it, then a "reviewer" waits a random 1-3 s (which also spreads
+answers over the trigger's poll phase) and answers. "Answer" is the instant the answering HTTP request is
+sent; every later instant is read afterwards from Airflow's database (task instance ``scheduled_when``,
+``queued_when``, ``start_date``, ``end_date``), the decision store (``responded_at``), Airflow's HITL
+record, and the triggerer's log ("Trigger fired event"). On PostgreSQL, Airflow's metadata database and the
+decision store are one fresh database, dropped afterwards.
 
 Run alone: ``python -m benchmarks.bench_e2e [--quick] [--pairs N] [--backends sqlite,postgres]``.
 """
@@ -42,7 +44,9 @@ from benchmarks.e2e_report import markdown, summarise, targets
 from benchmarks.report import code_digest, machine_description, write_json, write_text
 
 DAGS_FOLDER = BENCH_DIR / "dags"
-DAGS = {"ours": "bench_e2e_instagram", "native": "bench_e2e_native"}
+DAGS = {"ours": "bench_e2e_instagram", "native": "bench_e2e_native", "bridge": "bench_e2e_bridge"}
+#: Variants answered by a tap on an Instagram prompt (the others through Airflow's API).
+TAPPED = ("ours", "bridge")
 APPROVAL_TASK, DOWNSTREAM_TASK = "approve", "after"
 THINK_SECONDS = (1.0, 3.0)
 DEFAULT_PAIRS, QUICK_PAIRS = 12, 1
@@ -74,7 +78,7 @@ class Runner:
         """One measured run of ``variant``; the sample holds ISO timestamps, or ``error``."""
         dag_id = DAGS[variant]
         since = self.stack.log_offset("scheduler")
-        prompts = self.stack.prompt_count() if variant == "ours" else 0
+        prompts = self.stack.prompt_count() if variant in TAPPED else 0
         run_id = self.api.trigger_dag_run(dag_id)
         sample: dict[str, Any] = {"variant": variant, "run_id": run_id}
         try:
@@ -96,6 +100,8 @@ class Runner:
             self.api.wait_for_task_state(dag_id, run_id, APPROVAL_TASK, {"deferred"}, timeout=RUN_TIMEOUT)
             self._wait_trigger_started(dag_id, run_id)
         else:
+            if variant == "bridge":
+                prompt = self.stack.wait_for_prompt(count=prompts + 1, timeout=RUN_TIMEOUT)
             states = {"awaiting_input", "deferred"}
             self.api.wait_for_task_state(dag_id, run_id, APPROVAL_TASK, states, timeout=RUN_TIMEOUT)
         sample["parked_as"] = self.stack.wait_until_released(dag_id, run_id, APPROVAL_TASK, since=since)
@@ -103,12 +109,12 @@ class Runner:
         sample["think_s"] = round(think, 3)
         time.sleep(think)  # the reviewer reading the prompt: not part of what is measured
         sent = time.time()
-        if variant == "ours":
+        if variant in TAPPED:
             response = self.stack.tap(prompt, "Approve")
             acked = time.time()
             if response.status_code != 200:
                 raise RuntimeError(f"the webhook answered the tap with HTTP {response.status_code}")
-            answer_id = prompt["quick_replies"][0]["payload"].split(":")[1]
+            answer_id = prompt["quick_replies"][0]["payload"].split(":")[1] if variant == "ours" else run_id
         else:
             self.api.answer_hitl(dag_id, run_id, APPROVAL_TASK, ["Approve"])
             acked = time.time()
@@ -178,8 +184,9 @@ def measure_backend(backend: str, pairs: int, *, warmup: bool, seed: int, postgr
         runner.prepare()
         warmups = [runner.run(variant) for variant in DAGS] if warmup else []
         samples = []
+        variants = list(DAGS)
         for index in range(pairs):
-            order = ("ours", "native") if index % 2 == 0 else ("native", "ours")
+            order = variants[index % len(variants) :] + variants[: index % len(variants)]
             for variant in order:
                 sample = runner.run(variant)
                 sample["pair"] = index

@@ -13,12 +13,12 @@ from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
 from airflow_provider_instagram_hil.prompt import options_line, shorten_to_bytes
 
 _LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.M)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
 # Underscores mark emphasis only at word edges (CommonMark): snake_case_names stay whole.
 _EMPHASIS = re.compile(r"(\*\*|\*|~~|(?<!\w)__|(?<!\w)_)(?=\S)(.+?)(?<=\S)\1(?!\w)")
 _CODE = re.compile(r"`+([^`]*)`+")
-_BULLET = re.compile(r"^\s*[-*+]\s+", re.M)
-_QUOTE = re.compile(r"^\s*>\s?", re.M)
+_BULLET = re.compile(r"^[ \t]*[-*+][ \t]+", re.M)
+_QUOTE = re.compile(r"^[ \t]*>[ \t]?", re.M)
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 

@@ -118,7 +118,8 @@ class InstagramHITLNotifier(BaseNotifier):
     def _register(
         self, task: Any, ti: Any, recipients: list[RecipientSpec], options: list[str]
     ) -> ApprovalRequest | None:
-        timeout = getattr(task, "response_timeout", None)
+        # providers-standard before 1.13 took the HITL timeout from execution_timeout
+        timeout = getattr(task, "response_timeout", None) or getattr(task, "execution_timeout", None)
         defaults = getattr(task, "defaults", None) or []
         try:
             request, created = config.shared_store(None).register_request(
@@ -203,8 +204,7 @@ def _why_not_answerable(task: Any, options: list[str]) -> str | None:
     """Why a tap cannot answer ``task``, or None when it can."""
     if getattr(task, "multiple", False):
         return "it takes several options at once"
-    params = getattr(task, "params", None)
-    if params and len(params):
+    if getattr(task, "serialized_params", None):  # what Airflow stores and its page shows as a form
         return "it asks for a form (params)"
     try:
         validate_options(options)

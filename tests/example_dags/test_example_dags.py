@@ -22,7 +22,11 @@ def dagbag() -> DagBag:
 class TestExampleDags:
     def test_no_import_errors(self, dagbag):
         assert dagbag.import_errors == {}
-        assert set(dagbag.dag_ids) == {"example_instagram_approval", "example_instagram_branching"}
+        assert set(dagbag.dag_ids) == {
+            "example_instagram_approval",
+            "example_instagram_branching",
+            "example_airflow_hitl",
+        }
 
     def test_approval_dag(self, dagbag):
         dag = dagbag.dags["example_instagram_approval"]
@@ -60,3 +64,17 @@ class TestExampleDags:
         assert ask.default_option == "Incremental"
         assert ask.downstream_task_ids == {"choose_refresh"}
         assert dag.get_task("choose_refresh").downstream_task_ids == {"full_refresh", "incremental_refresh"}
+
+    def test_airflow_hitl_dag(self, dagbag):
+        from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+        from airflow_provider_instagram_hil.notifications.hitl import InstagramHITLNotifier
+
+        dag = dagbag.dags["example_airflow_hitl"]
+        approve = dag.get_task("approve_release")
+        assert isinstance(approve, ApprovalOperator)
+        (notifier,) = approve.notifiers
+        assert isinstance(notifier, InstagramHITLNotifier)
+        assigned = {user["id"] for user in approve.assigned_users}
+        assert set(notifier.recipients) == assigned == {"alice", "bob"}
+        assert approve.downstream_task_ids == {"release"}

@@ -19,6 +19,7 @@ from airflow_provider_instagram_hil.prompt import options_line
         pytest.param("## Heading\n- one\n* two", "Heading\n• one\n• two", id="heading-bullets"),
         pytest.param("> quoted `code`", "quoted code", id="quote-code"),
         pytest.param("a\n\n\n\n\nb", "a\n\nb", id="blank-lines"),
+        pytest.param("**Rows:** 3\n\n- one\n\n> two", "Rows: 3\n\n• one\n\ntwo", id="paragraphs-kept"),
         pytest.param("snake_case_name and 2 * 3 * 4", "snake_case_name and 2 * 3 * 4", id="not-emphasis"),
         pytest.param(None, "", id="none"),
     ],
