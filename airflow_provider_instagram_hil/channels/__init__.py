@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from airflow_provider_instagram_hil.channels.base import Channel, PromptStyle
 from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM, InstagramChannel
+from airflow_provider_instagram_hil.channels.messenger import MESSENGER, MessengerChannel
+from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP, WhatsAppChannel
 
 #: Every channel by the name the store and the webhook use.
-CHANNELS: dict[str, Channel] = {INSTAGRAM.name: INSTAGRAM}
+CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (INSTAGRAM, MESSENGER, WHATSAPP)}
 
 
 def get_channel(name: str) -> Channel:
@@ -24,4 +26,15 @@ def get_channel(name: str) -> Channel:
         raise ValueError(f"unknown channel {name!r}; choose from {sorted(CHANNELS)}") from None
 
 
-__all__ = ["CHANNELS", "INSTAGRAM", "Channel", "InstagramChannel", "PromptStyle", "get_channel"]
+__all__ = [
+    "CHANNELS",
+    "INSTAGRAM",
+    "MESSENGER",
+    "WHATSAPP",
+    "Channel",
+    "InstagramChannel",
+    "MessengerChannel",
+    "PromptStyle",
+    "WhatsAppChannel",
+    "get_channel",
+]

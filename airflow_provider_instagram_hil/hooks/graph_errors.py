@@ -137,11 +137,15 @@ def error_from_response(
 
 
 def graph_error_text(error: dict[str, Any], *, redact: Callable[[str], str]) -> str:
-    """Meta's ``message``, with ``error_user_title`` and ``error_user_msg`` when given, each cleaned."""
+    """Meta's ``message``, with ``error_user_title``, ``error_user_msg`` and WhatsApp's
+    ``error_data.details`` when given, each cleaned."""
     message = echoed(error.get("message") or "no message", redact=redact, limit=_MESSAGE_CHARS)
     title = echoed(error.get("error_user_title") or "", redact=redact, limit=_MESSAGE_CHARS)
     detail = echoed(error.get("error_user_msg") or "", redact=redact, limit=_MESSAGE_CHARS)
-    shown = ": ".join(part for part in (title, detail) if part)
+    data = error.get("error_data")
+    raw_details = data.get("details") if isinstance(data, dict) else None
+    details = echoed(raw_details or "", redact=redact, limit=_MESSAGE_CHARS)
+    shown = ": ".join(part for part in (title, detail, details) if part)
     return f"{message} ({shown})" if shown else message
 
 
