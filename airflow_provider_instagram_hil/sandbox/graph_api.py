@@ -269,15 +269,22 @@ class SandboxGraphApi:
             raise TimeoutError(f"expected {n} message(s) within {timeout:g} s, the sandbox got {len(found)}")
         return found
 
-    def _wait_for(self, n: int, timeout: float, with_quick_replies: bool) -> list[dict[str, Any]]:
+    def _wait_for(
+        self, n: int, timeout: float, with_quick_replies: bool, channel: str | None = None
+    ) -> list[dict[str, Any]]:
         with self._changed:
             self._changed.wait_for(
-                lambda: self._stopping.is_set() or len(self._select(with_quick_replies)) >= n, timeout
+                lambda: self._stopping.is_set() or len(self._select(with_quick_replies, channel)) >= n,
+                timeout,
             )
-            return [dict(m) for m in self._select(with_quick_replies)]
+            return [dict(m) for m in self._select(with_quick_replies, channel)]
 
-    def _select(self, with_quick_replies: bool) -> list[dict[str, Any]]:
-        return [m for m in self._messages if m["options"] or not with_quick_replies]
+    def _select(self, with_quick_replies: bool, channel: str | None = None) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self._messages
+            if (m["options"] or not with_quick_replies) and channel in (None, m["channel"])
+        ]
 
     def _next_fault(self) -> str | None:
         with self._changed:
@@ -523,7 +530,8 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 self._json(400, {"error": "min_count must be an integer and wait a number of seconds"})
                 return
-            self._json(200, {"messages": sandbox._wait_for(wanted, min(wait, 600.0), with_qr)})
+            channel = query.get("channel") or None
+            self._json(200, {"messages": sandbox._wait_for(wanted, min(wait, 600.0), with_qr, channel)})
         elif path == "/_sandbox/messages" and method == "DELETE":
             with sandbox._changed:
                 count = len(sandbox._messages)
