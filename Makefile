@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 install: $(STAMP)
 
+# make demo CHANNEL=messenger / CHANNEL=whatsapp runs the same approval on Meta's other channels.
+CHANNEL ?= instagram
+
 demo: install
-	$(PY) -m airflow_provider_instagram_hil.sandbox.demo
+	$(PY) -m airflow_provider_instagram_hil.sandbox.demo --channel $(CHANNEL)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""Human-in-the-loop approvals for Apache Airflow, answered from an Instagram DM."""
+"""Human-in-the-loop approvals for Apache Airflow, answered from Instagram, Messenger or WhatsApp."""
 
 from __future__ import annotations
 
@@ -57,6 +57,13 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 
 def get_provider_info() -> dict[str, Any]:
     """Describe this provider to Airflow's ProvidersManager."""
+    from airflow_provider_instagram_hil.connection_forms import (
+        MESSENGER_CONN_FIELDS,
+        MESSENGER_UI_FIELD_BEHAVIOUR,
+        WHATSAPP_CONN_FIELDS,
+        WHATSAPP_UI_FIELD_BEHAVIOUR,
+    )
+
     return {
         "package-name": PACKAGE_NAME,
         "name": "Instagram Human-in-the-Loop",
@@ -67,7 +74,17 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Instagram",
                 "external-doc-url": "https://developers.facebook.com/docs/instagram-platform",
                 "tags": ["service"],
-            }
+            },
+            {
+                "integration-name": "Messenger",
+                "external-doc-url": "https://developers.facebook.com/docs/messenger-platform",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "WhatsApp",
+                "external-doc-url": "https://developers.facebook.com/docs/whatsapp/cloud-api",
+                "tags": ["service"],
+            },
         ],
         "connection-types": [
             {
@@ -76,19 +93,49 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "Instagram",
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
                 "conn-fields": CONN_FIELDS,
-            }
+            },
+            {
+                "connection-type": "messenger",
+                "hook-class-name": "airflow_provider_instagram_hil.hooks.messenger.MessengerHook",
+                "hook-name": "Messenger",
+                "ui-field-behaviour": MESSENGER_UI_FIELD_BEHAVIOUR,
+                "conn-fields": MESSENGER_CONN_FIELDS,
+            },
+            {
+                "connection-type": "whatsapp",
+                "hook-class-name": "airflow_provider_instagram_hil.hooks.whatsapp.WhatsAppHook",
+                "hook-name": "WhatsApp",
+                "ui-field-behaviour": WHATSAPP_UI_FIELD_BEHAVIOUR,
+                "conn-fields": WHATSAPP_CONN_FIELDS,
+            },
         ],
         "hooks": [
             {
                 "integration-name": "Instagram",
                 "python-modules": ["airflow_provider_instagram_hil.hooks.instagram"],
-            }
+            },
+            {
+                "integration-name": "Messenger",
+                "python-modules": ["airflow_provider_instagram_hil.hooks.messenger"],
+            },
+            {
+                "integration-name": "WhatsApp",
+                "python-modules": ["airflow_provider_instagram_hil.hooks.whatsapp"],
+            },
         ],
         "operators": [
             {
                 "integration-name": "Instagram",
                 "python-modules": ["airflow_provider_instagram_hil.operators.instagram"],
-            }
+            },
+            {
+                "integration-name": "Messenger",
+                "python-modules": ["airflow_provider_instagram_hil.operators.messenger"],
+            },
+            {
+                "integration-name": "WhatsApp",
+                "python-modules": ["airflow_provider_instagram_hil.operators.whatsapp"],
+            },
         ],
         "triggers": [
             {
@@ -100,7 +147,11 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_instagram_hil.notifications.instagram.InstagramNotifier",
             "airflow_provider_instagram_hil.notifications.hitl.InstagramHITLNotifier",
         ],
-        "extra-links": ["airflow_provider_instagram_hil.links.instagram.InstagramConversationLink"],
+        "extra-links": [
+            "airflow_provider_instagram_hil.links.instagram.InstagramConversationLink",
+            "airflow_provider_instagram_hil.links.messenger.MessengerConversationLink",
+            "airflow_provider_instagram_hil.links.whatsapp.WhatsAppConversationLink",
+        ],
         "config": {
             "instagram_hil": {
                 "description": "Instagram human-in-the-loop provider.",
@@ -120,6 +171,26 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": None,
                         "default": "instagram_default",
+                    },
+                    "messenger_conn_id": {
+                        "description": "Messenger connection (type messenger) of the webhook: its app "
+                        "secret(s) also verify signatures, its verify token also answers the handshake, and "
+                        "replies to Messenger taps go through it. Empty: Messenger replies go through "
+                        "conn_id (one Page token serves both).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "messenger_default",
+                        "default": "",
+                    },
+                    "whatsapp_conn_id": {
+                        "description": "WhatsApp connection (type whatsapp) of the webhook: its app "
+                        "secret(s) also verify signatures, its verify token also answers the handshake, and "
+                        "replies to WhatsApp taps go through it. Empty: WhatsApp taps are recorded but get "
+                        "no reply.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "whatsapp_default",
+                        "default": "",
                     },
                     "poll_interval": {
                         "description": "Seconds between two reads of the decision store by the trigger.",

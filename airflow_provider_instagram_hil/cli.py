@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="instagram-hil",
         description="Instagram human-in-the-loop for Airflow: the webhook, the store and its requests.",
-        epilog="Settings come from Airflow: [instagram_hil] store_url and conn_id, and that connection's "
-        "extra (app_secret, verify_token). Exit codes: 1 run-time failure, 2 configuration error.",
+        epilog="Settings come from Airflow: [instagram_hil] store_url, conn_id (and messenger_conn_id, "
+        "whatsapp_conn_id when set), and those connections' extras (app_secret, verify_token). Exit codes: 1 "
+        "run-time failure, 2 configuration error.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

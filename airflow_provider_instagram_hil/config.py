@@ -39,6 +39,16 @@ def get_conn_id() -> str:
     return (conf.get(SECTION, "conn_id", fallback="") or DEFAULT_CONN_ID).strip()
 
 
+def get_channel_conn_id(channel: str) -> str | None:
+    """Return ``[instagram_hil] messenger_conn_id`` or ``whatsapp_conn_id``: the webhook's connection of
+    that channel, or None when it is not configured.
+
+    :param channel: ``messenger`` or ``whatsapp``.
+    """
+    value = (conf.get(SECTION, f"{channel}_conn_id", fallback="") or "").strip()
+    return value or None
+
+
 def get_poll_interval() -> float:
     """Return ``[instagram_hil] poll_interval`` in seconds."""
     value = conf.getfloat(SECTION, "poll_interval", fallback=DEFAULT_POLL_INTERVAL)

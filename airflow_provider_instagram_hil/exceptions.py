@@ -8,14 +8,17 @@ class InstagramHilError(Exception):
 
 
 class InstagramApiError(InstagramHilError):
-    """The Graph API answered with an error.
+    """The Graph API answered with an error (on any channel: Instagram, Messenger or WhatsApp).
 
     :param message: Meta's message (never contains the token: we send it in a header).
     :param code: Graph error code, e.g. 190.
     :param subcode: Graph ``error_subcode``, if any.
     :param fbtrace_id: Meta's trace id; quote it when asking Meta for support.
     :param status: HTTP status of the answer.
+    :param hint: what to do, in the words of the channel that failed; replaces the class's ``HINT``.
     """
+
+    HINT: str | None = None
 
     def __init__(
         self,
@@ -25,12 +28,14 @@ class InstagramApiError(InstagramHilError):
         subcode: int | None = None,
         fbtrace_id: str | None = None,
         status: int | None = None,
+        hint: str | None = None,
     ) -> None:
         self.message = message
         self.code = code
         self.subcode = subcode
         self.fbtrace_id = fbtrace_id
         self.status = status
+        self.hint = hint
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -59,7 +64,7 @@ class MessagingWindowClosedError(InstagramApiError):
     )
 
     def _render(self) -> str:
-        return f"{self.HINT} Graph said: {super()._render()}"
+        return f"{self.hint or self.HINT} Graph said: {super()._render()}"
 
 
 class RecipientUnavailableError(InstagramApiError):
@@ -72,11 +77,15 @@ class InvalidTokenError(InstagramApiError):
     HINT = "The access token in the Instagram connection is invalid or expired: renew it in the connection."
 
     def _render(self) -> str:
-        return f"{self.HINT} Graph said: {super()._render()}"
+        return f"{self.hint or self.HINT} Graph said: {super()._render()}"
 
 
 class RateLimitedError(InstagramApiError):
     """Meta throttled the app or account and the retry deadline ran out."""
+
+
+#: The same error under a channel-neutral name.
+GraphApiError = InstagramApiError
 
 
 class DecisionStoreError(InstagramHilError):

@@ -1,13 +1,15 @@
-"""The text of an approval prompt: a subject, review fields and the options, within Meta's byte limit.
+"""The text of an approval prompt: a subject, review fields and the options, within a channel's limit.
 
-Plain Python with no Airflow import. Instagram shows plain text (no markdown), and one message holds at
-most :data:`~airflow_provider_instagram_hil.messages.MAX_TEXT_BYTES` UTF-8 bytes.
+Plain Python with no Airflow import. Meta's apps show plain text (no markdown). Each channel says how much
+text one message holds (:class:`TextLimit`) and how the prompt is laid out (:class:`PromptLayout`); the
+default is Instagram's: at most :data:`~airflow_provider_instagram_hil.messages.MAX_TEXT_BYTES` UTF-8
+bytes, the options repeated on a last line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
@@ -24,6 +26,72 @@ _ELLIPSIS_BYTES = len(ELLIPSIS.encode("utf-8"))
 MIN_CUT_BYTES = 16
 OPTIONS_PREFIX = "Reply: "
 OPTIONS_SEPARATOR = " / "
+
+BYTES = "bytes"
+CHARACTERS = "characters"
+
+
+@dataclass(frozen=True)
+class TextLimit:
+    """How much text one message holds: ``size`` UTF-8 bytes, or ``size`` characters.
+
+    Meta documents its other limits in "characters" without saying how it counts them; they are counted
+    here as UTF-16 code units, the stricter of the usual readings (an emoji counts 2, as in JavaScript).
+
+    :param size: the most units a message may hold.
+    :param unit: :data:`BYTES` or :data:`CHARACTERS`.
+    """
+
+    size: int
+    unit: str = BYTES
+
+    def __post_init__(self) -> None:
+        if self.unit not in (BYTES, CHARACTERS) or self.size < 1:
+            raise ValueError(f"a text limit is a positive size in bytes or characters, got {self!r}")
+
+    def measure(self, text: str) -> int:
+        """The size of ``text`` in this limit's unit."""
+        if self.unit == BYTES:
+            return len(text.encode("utf-8", "surrogatepass"))
+        return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+    @property
+    def unit_name(self) -> str:
+        """How messages name the unit: ``UTF-8 bytes`` or ``characters``."""
+        return "UTF-8 bytes" if self.unit == BYTES else "characters"
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` is within the limit."""
+        return self.measure(text) <= self.size
+
+
+@dataclass(frozen=True)
+class PromptLayout:
+    """How a channel lays a prompt out.
+
+    :param limit: what one message holds.
+    :param where: how error messages name the message, e.g. ``"an Instagram message"``.
+    :param options_line: end with ``Reply: A / B``, for apps that do not always show the options.
+    :param one_line: no line breaks, tabs or runs of spaces (WhatsApp template parameters): blocks are
+        joined with ``" | "``, field lines with ``" · "``, and whitespace in values is collapsed.
+    """
+
+    limit: TextLimit = field(default_factory=lambda: TextLimit(MAX_TEXT_BYTES, BYTES))
+    where: str = "an Instagram message"
+    options_line: bool = True
+    one_line: bool = False
+
+    @property
+    def block_separator(self) -> str:
+        return " | " if self.one_line else "\n\n"
+
+    @property
+    def line_separator(self) -> str:
+        return " · " if self.one_line else "\n"
+
+
+#: Instagram's layout: 1000 UTF-8 bytes, options repeated on the last line (desktop shows no quick replies).
+INSTAGRAM_LAYOUT = PromptLayout()
 
 
 @dataclass(repr=False)
@@ -80,30 +148,42 @@ def options_line(options: Sequence[str]) -> str:
     return OPTIONS_PREFIX + OPTIONS_SEPARATOR.join(options)
 
 
-def render_prompt(subject: str, fields: Sequence[ReviewField], options: Sequence[str]) -> str:
+def render_prompt(
+    subject: str,
+    fields: Sequence[ReviewField],
+    options: Sequence[str],
+    layout: PromptLayout = INSTAGRAM_LAYOUT,
+) -> str:
     """Render the prompt text: the subject, one ``label: value`` line per shown field, then the options.
 
-    The result is at most ``MAX_TEXT_BYTES`` UTF-8 bytes. Long values are shortened with ``…``, fairly
-    (the shortest values stay whole, the longest give up the most), cut at code points so the text stays
-    valid UTF-8. When even the labels do not fit, trailing fields are left out and a last line says how
-    many. The subject and the options are never cut.
+    The result fits ``layout.limit`` (Instagram's 1000 UTF-8 bytes by default). Long values are shortened
+    with ``…``, fairly (the shortest values stay whole, the longest give up the most), cut at code points
+    so the text stays valid. When even the labels do not fit, trailing fields are left out and a last line
+    says how many. The subject and the options are never cut.
 
     :param subject: the first line(s), e.g. ``"Publish dataset sales_2026?"``.
     :param fields: review fields; concealed ones are left out.
     :param options: the options the reviewer can choose from.
+    :param layout: the channel's limit and layout.
     :raises ValueError: when the subject is empty, or the subject and the options alone exceed the limit.
     """
-    subject = (subject or "").strip()
+    limit = layout.limit
+    subject = _clean(subject or "", layout)
     if not subject:
         raise ValueError("subject must not be empty")
-    tail = options_line(options)
-    bare = _assemble(subject, [], tail)
-    if _size(bare) > MAX_TEXT_BYTES:
+    tail = options_line(options) if layout.options_line else ""
+    bare = _assemble(subject, [], tail, layout)
+    if limit.measure(bare) > limit.size:
+        what = "the subject and the options take" if layout.options_line else "the subject takes"
         raise ValueError(
-            f"the subject and the options take {_size(bare)} UTF-8 bytes; an Instagram message holds at "
-            f"most {MAX_TEXT_BYTES}. Shorten the subject or the option titles."
+            f"{what} {limit.measure(bare)} {limit.unit_name}; {layout.where} holds at most {limit.size}. "
+            f"Shorten the subject{' or the option titles' if layout.options_line else ''}."
         )
-    shown = [(f.label.strip(), value) for f in fields if (value := f.shown_value()) is not None]
+    shown = [
+        (_clean(f.label, layout), _clean(value, layout))
+        for f in fields
+        if (value := f.shown_value()) is not None
+    ]
     labels = [label for label, _ in shown]
     values = [value for _, value in shown]
 
@@ -113,22 +193,32 @@ def render_prompt(subject: str, fields: Sequence[ReviewField], options: Sequence
         # cutting many values to nothing, leave out trailing fields.
         cut = _fair_cut(
             values[:count],
-            _with_fields(subject, labels, more, tail),
-            min_cap=MIN_CUT_BYTES if count > 1 else _ELLIPSIS_BYTES,
+            _with_fields(subject, labels, more, tail, layout),
+            limit,
+            min_cap=MIN_CUT_BYTES if count > 1 else _ellipsis_size(limit),
         )
         if cut is not None:
-            return _assemble(subject, _lines(labels, cut) + more, tail)
+            return _assemble(subject, _lines(labels, cut) + more, tail, layout)
     # Not even one label fits whole: shorten the first line as a whole.
     more = _more_line(len(shown) - 1)
-    first = _fair_cut(_lines(labels, values)[:1], lambda ls: _assemble(subject, ls + more, tail))
+    first = _fair_cut(
+        _lines(labels, values)[:1], lambda ls: _assemble(subject, ls + more, tail, layout), limit
+    )
     if first is not None:
-        return _assemble(subject, first + more, tail)
+        return _assemble(subject, first + more, tail, layout)
     return bare
 
 
-def _with_fields(subject: str, labels: list[str], more: list[str], tail: str) -> Callable[[list[str]], str]:
+def _clean(text: str, layout: PromptLayout) -> str:
+    """Strip ``text``; on one line, also turn every run of whitespace into one space."""
+    return " ".join(text.split()) if layout.one_line else text.strip()
+
+
+def _with_fields(
+    subject: str, labels: list[str], more: list[str], tail: str, layout: PromptLayout
+) -> Callable[[list[str]], str]:
     """Assemble a prompt from the values of the first ``len(values)`` fields."""
-    return lambda values: _assemble(subject, _lines(labels, values) + more, tail)
+    return lambda values: _assemble(subject, _lines(labels, values) + more, tail, layout)
 
 
 def _more_line(count: int) -> list[str]:
@@ -141,25 +231,32 @@ def _lines(labels: Sequence[str], values: Sequence[str]) -> list[str]:
     return [f"{label}: {value}" for label, value in zip(labels[: len(values)], values, strict=True)]
 
 
-def _assemble(subject: str, lines: Sequence[str], tail: str) -> str:
-    blocks = [subject, "\n".join(lines), tail] if lines else [subject, tail]
-    return "\n\n".join(blocks)
+def _assemble(subject: str, lines: Sequence[str], tail: str, layout: PromptLayout) -> str:
+    blocks = [subject, layout.line_separator.join(lines)] if lines else [subject]
+    if tail:
+        blocks.append(tail)
+    return layout.block_separator.join(blocks)
 
 
-def _size(text: str) -> int:
-    return len(text.encode("utf-8"))
+def _ellipsis_size(limit: TextLimit) -> int:
+    return limit.measure(ELLIPSIS)
 
 
 def _fair_cut(
-    pieces: list[str], assemble: Callable[[list[str]], str], min_cap: int = _ELLIPSIS_BYTES
+    pieces: list[str],
+    assemble: Callable[[list[str]], str],
+    limit: TextLimit,
+    min_cap: int | None = None,
 ) -> list[str] | None:
     """Shorten ``pieces`` so ``assemble(pieces)`` fits; None when that needs a cap below ``min_cap``.
 
-    Water-filling: find the largest per-piece byte cap such that capping every longer piece fits;
-    a capped piece keeps as many whole code points as fit before the ellipsis.
+    Water-filling: find the largest per-piece cap (in the limit's unit) such that capping every longer
+    piece fits; a capped piece keeps as many whole code points as fit before the ellipsis.
     """
-    available = MAX_TEXT_BYTES - _size(assemble([""] * len(pieces)))
-    sizes = [_size(p) for p in pieces]
+    if min_cap is None:
+        min_cap = _ellipsis_size(limit)
+    available = limit.size - limit.measure(assemble([""] * len(pieces)))
+    sizes = [limit.measure(p) for p in pieces]
     if sum(sizes) <= available:
         return pieces
 
@@ -175,7 +272,21 @@ def _fair_cut(
             low = mid
         else:
             high = mid - 1
-    return [p if s <= low else shorten_to_bytes(p, low) for p, s in zip(pieces, sizes, strict=True)]
+    return [p if s <= low else shorten_to(p, low, limit) for p, s in zip(pieces, sizes, strict=True)]
+
+
+def shorten_to(text: str, max_size: int, limit: TextLimit) -> str:
+    """Cut ``text`` to at most ``max_size`` units of ``limit`` including the ellipsis, at a code point."""
+    if limit.unit == BYTES:
+        return shorten_to_bytes(text, max_size)
+    budget = max_size - _ellipsis_size(limit)
+    kept: list[str] = []
+    for char in text:
+        budget -= limit.measure(char)
+        if budget < 0:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + ELLIPSIS
 
 
 def shorten_to_bytes(text: str, max_bytes: int) -> str:

@@ -120,3 +120,33 @@ def instagram_conn_env(monkeypatch):
         return conn
 
     return _set
+
+
+TEST_PHONE_NUMBER_ID = "106540352242922"
+
+
+@pytest.fixture
+def channel_conn_env(monkeypatch):
+    """Set ``AIRFLOW_CONN_<ID>`` to a ``messenger`` or ``whatsapp`` connection with test secrets."""
+    import json
+
+    def _set(conn_type: str, conn_id: str | None = None, **overrides: object) -> dict:
+        extra: dict = {
+            "app_secret": TEST_APP_SECRET,
+            "verify_token": TEST_VERIFY_TOKEN,
+            "api_version": "v25.0",
+        }
+        if conn_type == "whatsapp":
+            extra["phone_number_id"] = TEST_PHONE_NUMBER_ID
+        extra.update(overrides.pop("extra", {}) or {})  # type: ignore[arg-type]
+        conn = {
+            "conn_type": conn_type,
+            "host": overrides.pop("host", "https://graph.facebook.com"),
+            "password": overrides.pop("password", TEST_TOKEN),
+            "extra": extra,
+        }
+        conn.update(overrides)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{(conn_id or f'{conn_type}_default').upper()}", json.dumps(conn))
+        return conn
+
+    return _set

@@ -21,6 +21,8 @@ from airflow_provider_instagram_hil import (
     get_provider_info,
 )
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
+from airflow_provider_instagram_hil.hooks.messenger import MessengerHook
+from airflow_provider_instagram_hil.hooks.whatsapp import WhatsAppHook
 from airflow_provider_instagram_hil.version_compat import AIRFLOW_V_3_2_PLUS
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
@@ -76,12 +78,34 @@ class TestProviderInfo:
         jsonschema.validate(get_provider_info()["connection-types"], schema)
 
     def test_connection_type_matches_the_hook(self):
-        [conn_type] = get_provider_info()["connection-types"]
+        [conn_type] = [
+            c for c in get_provider_info()["connection-types"] if c["connection-type"] == "instagram"
+        ]
         assert conn_type["connection-type"] == InstagramHook.conn_type
         assert conn_type["hook-name"] == InstagramHook.hook_name
         assert conn_type["hook-class-name"] == HOOK_CLASS
         assert conn_type["conn-fields"] == CONN_FIELDS
         assert conn_type["ui-field-behaviour"] == UI_FIELD_BEHAVIOUR
+
+    @pytest.mark.parametrize(
+        ("conn_type", "hook"),
+        [
+            pytest.param("messenger", MessengerHook, id="messenger"),
+            pytest.param("whatsapp", WhatsAppHook, id="whatsapp"),
+        ],
+    )
+    def test_channel_connection_types_match_their_hooks(self, conn_type, hook):
+        [entry] = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == conn_type]
+        assert hook.conn_type == conn_type
+        assert entry["hook-name"] == hook.hook_name
+        assert entry["hook-class-name"] == f"{hook.__module__}.{hook.__name__}"
+        assert entry["conn-fields"] is hook.conn_fields
+        assert entry["ui-field-behaviour"] is hook.ui_field_behaviour
+        secrets = {
+            name for name, spec in hook.conn_fields.items() if spec["schema"].get("format") == "password"
+        }
+        assert secrets == {"app_secret", "verify_token"}
+        assert hook.account_field in hook.conn_fields
 
     def test_every_extra_the_hook_reads_has_a_form_field(self):
         assert set(CONN_FIELDS) == {"api_version", "account_id", "app_secret", "verify_token", "timeout"}
@@ -99,6 +123,22 @@ class TestProviderDiscovery:
     def test_provider_is_listed(self, providers_manager):
         assert PACKAGE_NAME in providers_manager.providers
         assert providers_manager.providers[PACKAGE_NAME].version == __version__
+
+    @pytest.mark.parametrize(
+        ("conn_type", "hook"),
+        [
+            pytest.param("messenger", MessengerHook, id="messenger"),
+            pytest.param("whatsapp", WhatsAppHook, id="whatsapp"),
+        ],
+    )
+    def test_channel_connection_types_map_to_their_hooks(self, providers_manager, conn_type, hook):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hook_info = providers_manager.hooks[conn_type]
+        assert hook_info is not None
+        assert hook_info.hook_class_name == f"{hook.__module__}.{hook.__name__}"
+        assert hook_info.connection_id_attribute_name == hook.conn_name_attr
+        assert hook_info.connection_testable is True
 
     def test_instagram_connection_type_maps_to_the_hook(self, providers_manager):
         with warnings.catch_warnings():

@@ -1,4 +1,5 @@
-"""The Instagram connection read into settings: Graph host, API version, account, timeout, secrets."""
+"""A Graph API connection (Instagram, Messenger or WhatsApp) read into settings: host, API version,
+sending account, timeout, secrets."""
 
 from __future__ import annotations
 
@@ -39,13 +40,23 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def parse_connection_settings(conn: Connection, timeout: float | None) -> ConnectionSettings:
+def parse_connection_settings(
+    conn: Connection,
+    timeout: float | None,
+    *,
+    label: str = "Instagram",
+    account_field: str = "account_id",
+    default_account: str | None = DEFAULT_ACCOUNT_ID,
+) -> ConnectionSettings:
     """Merge argument > connection extra > default; raise ``ValueError`` naming the bad field.
 
-    :param conn: the Airflow connection of type ``instagram``.
+    :param conn: the Airflow connection (type ``instagram``, ``messenger`` or ``whatsapp``).
     :param timeout: the hook's ``timeout`` argument; when given it wins over the ``timeout`` extra.
+    :param label: how messages name the connection's type, e.g. ``"WhatsApp"``.
+    :param account_field: the extra naming the sending account (``account_id``, ``phone_number_id``).
+    :param default_account: the account when that extra is empty; None makes it required.
     """
-    where = f"Instagram connection {conn.conn_id!r}"
+    where = f"{label} connection {conn.conn_id!r}"
     extra = conn.extra_dejson
     host = (conn.host or "").strip().rstrip("/") or DEFAULT_HOST
     if "://" not in host:
@@ -61,9 +72,16 @@ def parse_connection_settings(conn: Connection, timeout: float | None) -> Connec
     )
     if not _API_VERSION_RE.match(api_version):
         raise ValueError(f"{where}: extra 'api_version' must look like 'v25.0', got {api_version[:20]!r}")
-    account_id = DEFAULT_ACCOUNT_ID if _blank(extra.get("account_id")) else str(extra["account_id"]).strip()
-    if not _ACCOUNT_ID_RE.match(account_id):
-        raise ValueError(f"{where}: extra 'account_id' must be 'me' or a numeric Page / Instagram account ID")
+    raw_account = extra.get(account_field)
+    if _blank(raw_account) and default_account is None:
+        raise ValueError(f"{where}: extra '{account_field}' is required")
+    account_id = default_account if _blank(raw_account) else str(raw_account).strip()
+    assert account_id is not None
+    if not _ACCOUNT_ID_RE.match(account_id) or (default_account is None and not account_id.isdigit()):
+        expected = (
+            "a numeric ID" if default_account is None else "'me' or a numeric Page / Instagram account ID"
+        )
+        raise ValueError(f"{where}: extra '{account_field}' must be {expected}")
 
     if timeout is None:
         raw = DEFAULT_TIMEOUT if _blank(extra.get("timeout")) else extra["timeout"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -30,6 +31,37 @@ _TRACE_CHARS = 64
 ECHOED_FIELDS = ("message", "error_user_title", "error_user_msg", "fbtrace_id")
 
 
+@dataclass(frozen=True)
+class ErrorHints:
+    """What to tell the user for the errors a channel shares with the others, in that channel's words.
+
+    :param window: outside the messaging window (:class:`MessagingWindowClosedError`).
+    :param recipient: the person cannot be messaged, or the id is not of the right kind.
+    :param token: the token is invalid or expired (:class:`InvalidTokenError`).
+    :param messages_off: the account turned off access to its messages (code 200 / 2534041).
+    """
+
+    window: str
+    recipient: str
+    token: str
+    messages_off: str
+
+
+INSTAGRAM_HINTS = ErrorHints(
+    window=MessagingWindowClosedError.HINT,
+    recipient=(
+        "This person can't be messaged: recipient_id must be the reviewer's Instagram-scoped ID "
+        "(IGSID, the sender.id of their message to the account), and they must not have blocked "
+        "the account or deactivated theirs."
+    ),
+    token=InvalidTokenError.HINT,
+    messages_off="The Instagram account has turned off 'Allow access to messages' (Settings > Messages).",
+)
+
+#: Triage of codes only one channel has: a typed error, a ``RetryableFailure``, or None (the general rules).
+ChannelRule = Callable[[int | None, int | None, str, dict[str, Any]], Exception | None]
+
+
 class RetryableFailure(Exception):
     """One failed attempt worth retrying; ``error`` is what the caller sees once retries run out.
 
@@ -48,13 +80,22 @@ class RetryableFailure(Exception):
 
 
 def error_from_response(
-    response: requests.Response, payload: Any, *, redact: Callable[[str], str]
+    response: requests.Response,
+    payload: Any,
+    *,
+    redact: Callable[[str], str],
+    hints: ErrorHints = INSTAGRAM_HINTS,
+    channel_rule: ChannelRule | None = None,
 ) -> Exception:
     """Turn an error answer into a typed error, or a ``RetryableFailure`` wrapping one.
 
     :param response: the HTTP answer, status 400 or more.
     :param payload: its decoded JSON body, or ``None`` when it had none.
     :param redact: removes the connection's secrets from text Meta echoed back.
+    :param hints: what to tell the user, in the words of the channel that called.
+    :param channel_rule: the calling channel's own codes, tried before the general rules; it gets the
+        code, the subcode, Meta's cleaned message and the details (``code``, ``subcode``,
+        ``fbtrace_id``, ``status``) for the typed error, plus ``retry_after`` under that key.
     """
     status = response.status_code
     retry_after = retry_after_seconds(response)
@@ -73,20 +114,18 @@ def error_from_response(
         echoed(error["fbtrace_id"], redact=redact, limit=_TRACE_CHARS) if error.get("fbtrace_id") else None
     )
     details: dict[str, Any] = {"code": code, "subcode": subcode, "fbtrace_id": trace, "status": status}
+    if channel_rule is not None:
+        special = channel_rule(code, subcode, message, {**details, "retry_after": retry_after})
+        if special is not None:
+            return special
     if code == 190:
-        return InvalidTokenError(message, **details)
+        return InvalidTokenError(message, hint=hints.token, **details)
     if code == 10 and subcode in WINDOW_CLOSED_SUBCODES:
-        return MessagingWindowClosedError(message, **details)
+        return MessagingWindowClosedError(message, hint=hints.window, **details)
     if code == 551 or (code == 100 and subcode in NO_MATCHING_USER_SUBCODES):
-        hint = (
-            "This person can't be messaged: recipient_id must be the reviewer's Instagram-scoped ID "
-            "(IGSID, the sender.id of their message to the account), and they must not have blocked "
-            "the account or deactivated theirs."
-        )
-        return RecipientUnavailableError(f"{hint} Graph said: {message}", **details)
+        return RecipientUnavailableError(f"{hints.recipient} Graph said: {message}", **details)
     if code == 200 and subcode == 2534041:
-        hint = "The Instagram account has turned off 'Allow access to messages' (Settings > Messages)."
-        return InstagramApiError(f"{hint} Graph said: {message}", **details)
+        return InstagramApiError(f"{hints.messages_off} Graph said: {message}", **details)
     if code == 1 and subcode == MAYBE_SENT_SUBCODE:
         hint = "The message may have been sent: not retried; check the conversation before sending again."
         return InstagramApiError(f"{hint} Graph said: {message}", **details)
@@ -98,11 +137,15 @@ def error_from_response(
 
 
 def graph_error_text(error: dict[str, Any], *, redact: Callable[[str], str]) -> str:
-    """Meta's ``message``, with ``error_user_title`` and ``error_user_msg`` when given, each cleaned."""
+    """Meta's ``message``, with ``error_user_title``, ``error_user_msg`` and WhatsApp's
+    ``error_data.details`` when given, each cleaned."""
     message = echoed(error.get("message") or "no message", redact=redact, limit=_MESSAGE_CHARS)
     title = echoed(error.get("error_user_title") or "", redact=redact, limit=_MESSAGE_CHARS)
     detail = echoed(error.get("error_user_msg") or "", redact=redact, limit=_MESSAGE_CHARS)
-    shown = ": ".join(part for part in (title, detail) if part)
+    data = error.get("error_data")
+    raw_details = data.get("details") if isinstance(data, dict) else None
+    details = echoed(raw_details or "", redact=redact, limit=_MESSAGE_CHARS)
+    shown = ": ".join(part for part in (title, detail, details) if part)
     return f"{message} ({shown})" if shown else message
 
 

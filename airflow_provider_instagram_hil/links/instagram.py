@@ -51,17 +51,20 @@ def get_public_url() -> str | None:
     return raw.rstrip("/")
 
 
-def request_link_url(request_id: str | None, public_url: str | None) -> str:
+def request_link_url(
+    request_id: str | None, public_url: str | None, inbox_url: str = INSTAGRAM_INBOX_URL
+) -> str:
     """Return the URL the button opens for ``request_id``.
 
     :param request_id: the approval request's id; None (or anything that is not one) gives ``""``,
         which Airflow shows as a disabled button.
-    :param public_url: base URL of the webhook app; None links to the Instagram inbox.
+    :param public_url: base URL of the webhook app; None links to ``inbox_url``.
+    :param inbox_url: where the channel's conversations are read (default: the Instagram inbox).
     """
     if not isinstance(request_id, str) or not _REQUEST_ID_RE.match(request_id):
         return ""
     if public_url is None:
-        return INSTAGRAM_INBOX_URL
+        return inbox_url
     return f"{public_url}/requests/{quote(request_id, safe='')}"
 
 
@@ -74,6 +77,8 @@ class InstagramConversationLink(BaseOperatorLink):
     """
 
     name = LINK_NAME
+    #: Where the button leads without ``[instagram_hil] public_url``.
+    inbox_url = INSTAGRAM_INBOX_URL
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """Build the URL from the request id the operator pushed to XCom.
@@ -82,4 +87,4 @@ class InstagramConversationLink(BaseOperatorLink):
         :param ti_key: the task instance to build the link for.
         """
         request_id = XCom.get_value(ti_key=ti_key, key=REQUEST_ID_XCOM_KEY)
-        return request_link_url(request_id, get_public_url())
+        return request_link_url(request_id, get_public_url(), self.inbox_url)

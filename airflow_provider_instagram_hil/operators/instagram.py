@@ -2,464 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from airflow_provider_instagram_hil import config
-from airflow_provider_instagram_hil.exceptions import (
-    DecisionStoreError,
-    InstagramHilError,
-    MessagingWindowClosedError,
-)
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
-from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY, InstagramConversationLink
-from airflow_provider_instagram_hil.messages import quick_replies_for, validate_options
-from airflow_provider_instagram_hil.prompt import ReviewField, render_prompt
-from airflow_provider_instagram_hil.store import (
-    ApprovalRequest,
-    DecisionPolicy,
-    DecisionStore,
-    Delivery,
-    PolicyKind,
-    RecipientRole,
-    RecipientSpec,
-    RequestStatus,
+from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
+from airflow_provider_instagram_hil.operators.approval import (
+    APPROVE,
+    DEFAULT_RESPONSE_TIMEOUT,
+    DEFERRAL_GRACE,
+    MAX_SUBJECT_CHARS,
+    REJECT,
+    BaseApprovalOperator,
 )
-from airflow_provider_instagram_hil.store.engine import refuse_secrets_in_url
-from airflow_provider_instagram_hil.triggers.events import (
-    ApprovalResult,
-    DecisionEventPayload,
-    approval_result,
-    decided_by,
-    payload_from_state,
-)
-from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
-from airflow_provider_instagram_hil.version_compat import (
-    AirflowException,
-    AirflowFailException,
-    BaseOperator,
-    SkipMixin,
-    mask_secret,
-)
+from airflow_provider_instagram_hil.triggers.events import ApprovalResult, DecisionEventPayload
 
-if TYPE_CHECKING:
-    import jinja2
-
-    from airflow_provider_instagram_hil.version_compat import Context
-
-APPROVE = "Approve"
-REJECT = "Reject"
-DEFAULT_RESPONSE_TIMEOUT = timedelta(hours=24)
-#: Extra time the scheduler grants past the deadline: the trigger ends the wait itself; this only
-#: catches a triggerer that died (it outlasts the trigger's own retries against a failing store).
-DEFERRAL_GRACE = timedelta(minutes=10)
-#: The subject is kept with the request (reminders and notices quote it); never the fields.
-MAX_SUBJECT_CHARS = 500
+__all__ = [
+    "APPROVE",
+    "DEFAULT_RESPONSE_TIMEOUT",
+    "DEFERRAL_GRACE",
+    "MAX_SUBJECT_CHARS",
+    "REJECT",
+    "ApprovalResult",
+    "DecisionEventPayload",
+    "InstagramApprovalOperator",
+]
 
 
-class InstagramApprovalOperator(BaseOperator, SkipMixin):
+class InstagramApprovalOperator(BaseApprovalOperator):
     """Send an approval prompt as an Instagram DM and wait (deferred) for the reviewer's answer.
 
-    The prompt lists the subject, the review fields and the options as quick replies. The task defers
-    to :class:`~airflow_provider_instagram_hil.triggers.instagram.InstagramDecisionTrigger` until the
-    webhook records a decision, or the timeout passes. An option in ``reject_options`` skips the direct
-    downstream tasks (or fails the task with ``fail_on_reject``); any other option lets them run. The
-    XCom ``return_value`` is an :class:`ApprovalResult`, pushed before downstream tasks are skipped.
+    The prompt lists the subject, the review fields and the options as quick replies (at most 13, 20
+    characters each) in at most 1000 UTF-8 bytes; see
+    :class:`~airflow_provider_instagram_hil.operators.approval.BaseApprovalOperator` for every parameter
+    it shares with the Messenger and WhatsApp operators.
 
     Meta only delivers the prompt if the reviewer messaged the account within the last 24 hours.
 
     :param recipient_id: the reviewer's Instagram-scoped ID (IGSID), a list of them, or a mapping of
-        names to IGSIDs (``{"alice": "6200..."}``; messages then say "answered by alice"). Each gets the
-        prompt; ``decision_policy`` says whose answers decide. (templated)
-    :param subject: the first line of the prompt; never shortened. (templated)
-    :param fields: what the reviewer should see: :class:`~airflow_provider_instagram_hil.prompt.ReviewField`
-        objects (``display`` plain, masked or concealed), or a mapping of label to value (all plain).
-        Values are shortened to fit Meta's 1000-byte message. (templated)
-    :param options: the answers offered as quick replies (at most 13, 20 characters each).
-    :param reject_options: the options that count as a rejection; default ``["Reject"]`` when it is an option.
-    :param response_timeout: how long to wait for the answer (default 24 hours).
-    :param default_option: the option recorded when nobody answers in time; None fails the task.
-    :param fail_on_reject: fail the task on a rejection instead of skipping downstream tasks.
-    :param decision_policy: ``"first"`` (the first answer decides, default), ``"all"`` (every reviewer
-        must approve; one rejection rejects) or ``"quorum"`` (``min_approvals`` approvals decide; it is
-        rejected once that many can no longer be reached).
-    :param min_approvals: approvals a ``"quorum"`` needs.
-    :param veto_on_reject: with ``"quorum"``, any rejection rejects at once.
-    :param end_from_trigger: when the outcome lets downstream tasks run, the trigger ends the task
-        itself with the XCom result, instead of starting a worker just to return it (default True).
-        Rejections, failures and timeouts without a default always resume on a worker.
+        names to IGSIDs (``{"alice": "6200..."}``). (templated)
     :param instagram_conn_id: the connection that sends the DM.
-    :param poll_interval: seconds between two reads of the decision store; None reads
-        ``[instagram_hil] poll_interval``.
-    :param store_url: the decision store; None (recommended) reads ``[instagram_hil] store_url`` in each
-        process. It travels in the trigger's kwargs, so it must not hold a password.
     """
 
-    template_fields: Collection[str] = ("recipient_id", "subject", "fields")
-    inherits_from_skipmixin = True
-    ui_color = "#fbe4f0"
+    channel = INSTAGRAM
     operator_extra_links = (InstagramConversationLink(),)
 
     def __init__(
         self,
         *,
-        recipient_id: str | Sequence[str],
-        subject: str,
-        fields: Sequence[ReviewField] | Mapping[str, Any] | None = None,
-        options: Sequence[str] = (APPROVE, REJECT),
-        reject_options: Sequence[str] | None = None,
-        response_timeout: timedelta = DEFAULT_RESPONSE_TIMEOUT,
-        default_option: str | None = None,
-        fail_on_reject: bool = False,
-        decision_policy: str = "first",
-        min_approvals: int | None = None,
-        veto_on_reject: bool = False,
-        end_from_trigger: bool = True,
+        recipient_id: str | Sequence[str] | Mapping[str, str],
         instagram_conn_id: str = InstagramHook.default_conn_name,
-        poll_interval: float | None = None,
-        store_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if isinstance(recipient_id, (str, list, tuple, Mapping)):
-            _recipient_specs(recipient_id)  # an XComArg or other resolvable is checked once rendered
-        self.recipient_id = recipient_id
-        if not isinstance(subject, str) or not subject.strip():
-            raise ValueError(f"subject must be a non-empty string, got {subject!r}")
-        self.subject = subject
-        self.fields = _as_review_fields(fields)
-        validate_options(options)
-        self.options = list(options)
-        if reject_options is None:
-            reject_options = [REJECT] if REJECT in self.options else []
-        if isinstance(reject_options, str) or not set(reject_options) <= set(self.options):
-            raise ValueError(
-                f"reject_options {reject_options!r} must be a list of options from {self.options}"
-            )
-        self.reject_options = list(reject_options)
-        if not isinstance(response_timeout, timedelta) or response_timeout <= timedelta(0):
-            raise ValueError(f"response_timeout must be a positive timedelta, got {response_timeout!r}")
-        self.response_timeout = response_timeout
-        if default_option is not None and default_option not in self.options:
-            raise ValueError(f"default_option {default_option!r} is not one of the options {self.options}")
-        self.default_option = default_option
-        self.fail_on_reject = fail_on_reject
-        self.end_from_trigger = end_from_trigger
-        self.policy = DecisionPolicy.build(decision_policy, min_approvals, veto_on_reject)
-        self.policy.check_options(self.options, self.reject_options)
-        if isinstance(recipient_id, (str, list, tuple, Mapping)):
-            self.policy.check_recipients(len(_recipient_specs(recipient_id)))
+        super().__init__(recipient_id=recipient_id, conn_id=instagram_conn_id, **kwargs)
         self.instagram_conn_id = instagram_conn_id
-        if poll_interval is not None and not poll_interval > 0:
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
-        self.poll_interval = poll_interval
-        if store_url is not None:
-            refuse_secrets_in_url(store_url)  # user info or query (?password=, ?sslpassword=)
-        self.store_url = store_url
-        # Fail at parse time when the subject (if not templated) and the options cannot fit one message.
-        static_subject = subject if "{{" not in subject and "{%" not in subject else "?"
-        render_prompt(static_subject, [], self.options)
-
-    @cached_property
-    def hook(self) -> InstagramHook:
-        """The hook that sends the prompt."""
-        return InstagramHook(instagram_conn_id=self.instagram_conn_id)
-
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render templates, then register masked and concealed values with the secrets masker.
-
-        Airflow stores rendered fields right after rendering, before ``execute``: masking here keeps
-        those values out of logs from the first moment they exist.
-        """
-        super().render_template_fields(context, jinja_env)
-        for field in _as_review_fields(self.fields):
-            if field.is_secret and field.value not in (None, ""):
-                mask_secret(str(field.value))
-
-    # -- execute --------------------------------------------------------------------------------------
-
-    def execute(self, context: Context) -> Any:
-        """Register the request, send the prompt once per task try, and defer until it is answered."""
-        return self.execute_complete(context, self._ask(context))
-
-    def _ask(self, context: Context) -> DecisionEventPayload:
-        """Register this try's request and prompt whoever has not got it yet; defer (raising
-        ``TaskDeferred``) while it is pending, else return its outcome."""
-        ti = context["ti"]
-        recipients = _recipient_specs(self.recipient_id, rendered=True)
-        text = render_prompt(self.subject, _as_review_fields(self.fields), self.options)
-        store = self._store()
-        request, created = store.register_request(
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-            try_number=ti.try_number,
-            recipients=recipients,
-            options=self.options,
-            expires_at=_utcnow() + self.response_timeout,
-            default_option=self.default_option,
-            reject_options=self.reject_options,
-            policy=self.policy,
-            subject=self.subject.strip()[:MAX_SUBJECT_CHARS],
-        )
-        self.log.info(
-            "Approval request %s (%s, %s) for recipient(s) %s",
-            request.request_id,
-            "new" if created else "existing for this try",
-            self.policy.describe(),
-            ", ".join(r.label for r in request.recipients),
-        )
-        # The "Instagram request" extra link reads it; pushed before deferring so it shows while waiting.
-        ti.xcom_push(key=REQUEST_ID_XCOM_KEY, value=request.request_id)
-        if request.status is not RequestStatus.PENDING:
-            self.log.info(
-                "Request %s is already %s; resuming at once", request.request_id, request.status.value
-            )
-            return payload_from_state(request.state)
-        self._send_prompt(store, request, text)
-        self._defer(request)
-        raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
-
-    def _defer(self, request: ApprovalRequest) -> None:
-        """Wait in the triggerer for ``request``; raises ``TaskDeferred``."""
-        remaining = max(request.expires_at - _utcnow(), timedelta(0))
-        self.defer(
-            trigger=InstagramDecisionTrigger(
-                request_id=request.request_id,
-                timeout_at=request.expires_at,
-                poll_interval=self.poll_interval or config.get_poll_interval(),
-                store_url=self.store_url,
-                end_from_trigger=self.end_from_trigger,
-                reject_options=self.reject_options,
-                push_result=bool(self.do_xcom_push),
-            ),
-            method_name="execute_complete",
-            timeout=remaining + DEFERRAL_GRACE,
-        )
-
-    def _send_prompt(self, store: DecisionStore, request: ApprovalRequest, text: str) -> None:
-        """DM every recipient not prompted yet in this try; cancel the request and raise when too few of
-        them have the prompt for the policy ever to be met."""
-        replies = quick_replies_for(request.request_id, list(request.options))
-        prompted = sum(r.delivery is Delivery.SENT for r in request.recipients)
-        failures: list[tuple[str, Exception]] = []
-        for recipient in request.recipients:
-            if recipient.delivery is Delivery.SENT:
-                self.log.info(
-                    "Recipient %s already has the prompt of request %s", recipient.label, request.request_id
-                )
-                continue
-            try:
-                sent = self.hook.send_message(recipient.recipient_id, text, replies)
-            except Exception as exc:
-                self.log.warning(
-                    "Could not send the prompt of request %s to recipient %s: %s",
-                    request.request_id,
-                    recipient.label,
-                    type(exc).__name__,
-                )
-                failures.append((recipient.label, exc))
-                self._record_failure(store, request, recipient.recipient_id, exc)
-                continue
-            store.mark_prompt_sent(
-                request.request_id, recipient.recipient_id, str(sent.get("message_id") or "")
-            )
-            prompted += 1
-            self.log.info(
-                "Sent the prompt of request %s to recipient %s", request.request_id, recipient.label
-            )
-        needed = _prompts_needed(request)
-        if prompted >= needed:
-            return
-        self._cancel(store, request)
-        if prompted:  # some got it, but the policy needs more of them
-            raise AirflowFailException(
-                f"Only {prompted} of {len(request.recipients)} reviewers got the prompt of request "
-                f"{request.request_id}; decision policy {self.policy.describe()} needs {needed}. Could not "
-                f"reach {', '.join(who for who, _ in failures)}: {failures[0][1]}"
-            ) from failures[0][1]
-        closed = [(who, exc) for who, exc in failures if isinstance(exc, MessagingWindowClosedError)]
-        if len(closed) == len(failures):
-            who = ", ".join(recipient for recipient, _ in closed)
-            raise AirflowFailException(
-                f"Could not send the approval prompt to {who}: {closed[0][1]}"
-            ) from closed[0][1]
-        raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
-
-    def _record_failure(
-        self, store: DecisionStore, request: ApprovalRequest, recipient_id: str, exc: Exception
-    ) -> None:
-        error = f"{type(exc).__name__}: {exc}" if isinstance(exc, InstagramHilError) else type(exc).__name__
-        try:
-            store.mark_prompt_failed(request.request_id, recipient_id, error)
-        except DecisionStoreError as store_error:
-            self.log.warning(
-                "Could not record the failed prompt of request %s: %s", request.request_id, store_error
-            )
-
-    def _cancel(self, store: DecisionStore, request: ApprovalRequest) -> None:
-        try:
-            store.cancel_request(request.request_id)
-            self.log.info("Cancelled request %s", request.request_id)
-        except DecisionStoreError as exc:
-            self.log.warning("Could not cancel request %s: %s", request.request_id, exc)
-
-    # -- resume ---------------------------------------------------------------------------------------
-
-    def execute_complete(self, context: Context, event: DecisionEventPayload | str) -> ApprovalResult:
-        """Turn the trigger's event into the XCom result; skip downstream tasks on a rejection."""
-        event = self._event_of_this_try(context, event)
-        request_id = event.get("request_id", "?")
-        status = event.get("status")
-        chosen = event.get("chosen_option")
-        if status == "error":
-            raise AirflowException(f"Approval request {request_id} failed: {event.get('error')}")
-        if status == "timed_out" and chosen is None:
-            raise AirflowFailException(self._unanswered_message(request_id))
-        result = approval_result(event, self.reject_options)
-        if result is None or chosen not in self.options:
-            raise AirflowException(
-                f"Approval request {request_id}: unexpected event (status {status!r}, option {chosen!r})"
-            )
-        who = decided_by(result)
-        self.log.info("Request %s: %r chosen by %s", request_id, chosen, who)
-        if result["approved"]:
-            return result
-        if self.fail_on_reject:
-            raise AirflowFailException(
-                f"Approval request {request_id} was rejected: {chosen!r} chosen by {who}"
-            )
-        relatives = self.get_direct_relatives(upstream=False) if self.has_dag() else []
-        downstream = [task for task in relatives if not task.is_teardown]
-        if not downstream:
-            return result
-        ti = context["ti"]
-        # Skipping raises in Airflow 3, so the result would never reach XCom as a return value.
-        ti.xcom_push(key="return_value", value=result)
-        self.log.info("Rejected: skipping %s", ", ".join(task.task_id for task in downstream))
-        self.skip(ti=ti, tasks=downstream)
-        return result
-
-    def _event_of_this_try(self, context: Context, event: DecisionEventPayload | str) -> DecisionEventPayload:
-        """The decision event of this task try's own request.
-
-        Two cases resume a try with an event that is not its request's: ``airflow dags test`` passes the
-        bare state ("success") of a task the trigger ended itself, and a trigger of an earlier try (say,
-        before the task was cleared) can fire into the new try. Both are answered from the store; a try
-        whose own request is still pending defers again.
-        """
-        ti = context["ti"]
-        store = self._store()
-        own_request = event.get("request_id") if isinstance(event, dict) else None
-        if own_request is not None:
-            try:
-                found = store.get_request(own_request)
-            except DecisionStoreError as exc:
-                self.log.warning("Could not check request %s against this try: %s", own_request, exc)
-                return event  # type: ignore[return-value]
-            if found is None or found.try_number == ti.try_number:
-                return event  # type: ignore[return-value]
-            self.log.warning(
-                "Ignoring the event of request %s: it belongs to try %d, this is try %d",
-                own_request,
-                found.try_number,
-                ti.try_number,
-            )
-        request = store.request_for_try(
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-            try_number=ti.try_number,
-        )
-        if request is None:
-            # Resumed with another try's event before this try ever ran execute (a clear that raced
-            # that try's deferral): ask now.
-            self.log.info("Try %d has not sent its approval request yet; sending it now", ti.try_number)
-            return self._ask(context)
-        if request.status is RequestStatus.PENDING:
-            self.log.info("Request %s of this try is still pending; waiting for it again", request.request_id)
-            self._defer(request)
-        return payload_from_state(request.state)
-
-    def _store(self) -> DecisionStore:
-        return config.shared_store(self.store_url)
-
-    def _unanswered_message(self, request_id: str) -> str:
-        """Say who did not answer and since when, from the store when it can be read."""
-        request = None
-        try:
-            request = self._store().get_request(request_id)
-        except DecisionStoreError as exc:
-            self.log.warning("Could not read request %s for the timeout message: %s", request_id, exc)
-        if request is None:
-            recipient_id = self.recipient_id
-            recipients = recipient_id if isinstance(recipient_id, str) else ", ".join(map(str, recipient_id))
-            return (
-                f"No answer to approval request {request_id} from recipient {recipients} within "
-                f"{self.response_timeout}. Set default_option to go on automatically at the timeout."
-            )
-        return (
-            f"No answer to approval request {request_id} from recipient "
-            f"{', '.join(r.label for r in request.recipients)}: "
-            f"prompted at {request.created_at.isoformat()}, timed out at {request.expires_at.isoformat()} "
-            f"(response_timeout {self.response_timeout}). Set default_option to go on "
-            f"automatically at the timeout."
-        )
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _recipient_specs(value: object, *, rendered: bool = False) -> list[RecipientSpec]:
-    """Normalise ``recipient_id`` (an IGSID, a list, or names to IGSIDs) or raise ``ValueError`` naming it."""
-    if isinstance(value, Mapping):
-        pairs = [(name, item) for name, item in value.items()]
-    elif isinstance(value, str):
-        pairs = [(None, value)]
-    elif isinstance(value, Sequence):
-        pairs = [(None, item) for item in value]
-    else:
-        pairs = []
-    ok = bool(pairs) and all(
-        isinstance(item, str) and item.strip() and (name is None or (isinstance(name, str) and name.strip()))
-        for name, item in pairs
-    )
-    if not ok:
-        state = "rendered to" if rendered else "is"
-        raise ValueError(
-            f"recipient_id {state} {value!r}; it must be an IGSID, a non-empty list of IGSIDs, or a mapping "
-            "of names to IGSIDs"
-        )
-    ids = [str(item).strip() for _, item in pairs]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"recipient_id lists the same IGSID twice: {value!r}")
-    return [
-        RecipientSpec(rid, "instagram", name.strip() if name else None)
-        for (name, _), rid in zip(pairs, ids, strict=True)
-    ]
-
-
-def _prompts_needed(request: ApprovalRequest) -> int:
-    """How many reviewers must have the prompt for the request's policy to be reachable at all."""
-    reviewers = sum(r.role is RecipientRole.REVIEWER for r in request.recipients)
-    if request.policy.kind is PolicyKind.ALL:
-        return reviewers
-    if request.policy.kind is PolicyKind.QUORUM:
-        return request.policy.min_approvals or 1
-    return 1
-
-
-def _as_review_fields(fields: Sequence[ReviewField] | Mapping[str, Any] | None) -> list[ReviewField]:
-    """Accept review fields or a label-to-value mapping (plain fields); else ``ValueError``."""
-    if fields is None:
-        return []
-    if isinstance(fields, Mapping):
-        return [ReviewField(str(label), value) for label, value in fields.items()]
-    if isinstance(fields, str) or not all(isinstance(item, ReviewField) for item in fields):
-        raise ValueError("fields must be a list of ReviewField or a mapping of label to value")
-    return list(fields)

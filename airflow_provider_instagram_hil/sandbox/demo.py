@@ -1,8 +1,9 @@
-"""``make demo``: one approval, end to end, on this machine.
+"""``make demo``: one approval, end to end, on this machine (``make demo CHANNEL=messenger|whatsapp``).
 
 Starts a temporary Airflow home with SQLite, the sandbox Graph API (standing in for Meta) and the real
-``instagram-hil webhook``; runs the example DAG with ``airflow dags test``; shows the DM as the reviewer
-would see it; taps Approve through a signed webhook delivery; prints the decision and the task states.
+``instagram-hil webhook``; runs the channel's example DAG with ``airflow dags test``; shows the prompt as
+the reviewer's app would show it; taps Approve through a signed webhook delivery in that channel's shape;
+prints the decision and the task states.
 
 With a real connection in ``AIRFLOW_CONN_INSTAGRAM_DEFAULT`` and the reviewer's IGSID in
 ``INSTAGRAM_HIL_REVIEWER_ID``, the same command runs live: no sandbox, the DM goes to the reviewer's phone
@@ -22,38 +23,70 @@ from pathlib import Path
 from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess
 from airflow_provider_instagram_hil.sandbox.stack import SandboxStack
 
-DAG_ID = "example_instagram_approval"
+DAG_IDS = {
+    "instagram": "example_instagram_approval",
+    "messenger": "example_messenger_approval",
+    "whatsapp": "example_whatsapp_approval",
+}
+DAG_ID = DAG_IDS["instagram"]
+WIDTH = 46
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _line(text: str = "") -> None:
+    _say("│ " + text.ljust(WIDTH - 2) + " │")
+
+
 def _show_prompt(prompt: dict) -> None:
-    width = 46
-    _say("┌" + "─" * width + "┐")
-    _say("│ " + "Instagram DM to reviewer " + prompt["recipient_id"].ljust(width - 26) + "│")
-    _say("├" + "─" * width + "┤")
+    """The prompt drawn as the reviewer's app shows it: Instagram's quick replies under the DM,
+    Messenger's button template, WhatsApp's reply buttons, list or template."""
+    channel, kind = prompt.get("channel", "instagram"), prompt.get("kind", "quick_replies")
+    titles = [choice["title"] for choice in prompt.get("options") or prompt["quick_replies"]]
+    header = {
+        "instagram": f"Instagram DM to reviewer {prompt['recipient_id']}",
+        "messenger": f"Messenger · Sandbox Page → {prompt['recipient_id']}",
+        "whatsapp": f"WhatsApp · Sandbox Business → +{prompt['recipient_id']}",
+    }[channel]
+    if kind == "template":
+        header += " (template)"
+    _say("┌" + "─" * WIDTH + "┐")
+    _line(header)
+    _say("├" + "─" * WIDTH + "┤")
     for paragraph in prompt["text"].splitlines() or [""]:
-        for line in textwrap.wrap(paragraph, width - 2) or [""]:
-            _say("│ " + line.ljust(width - 2) + " │")
-    _say("├" + "─" * width + "┤")
-    buttons = "  ".join(f"[ {reply['title']} ]" for reply in prompt["quick_replies"])
-    _say("│ " + buttons.ljust(width - 2) + " │")
-    _say("└" + "─" * width + "┘")
+        for line in textwrap.wrap(paragraph, WIDTH - 2) or [""]:
+            _line(line)
+    _say("├" + "─" * WIDTH + "┤")
+    if kind in ("button_template", "interactive_button", "template"):
+        # Full-width buttons, one per line, under the bubble.
+        arrow = "↩ " if channel == "whatsapp" else ""
+        for title in titles:
+            _line(f"{arrow}{title}".center(WIDTH - 2))
+    elif kind == "interactive_list":
+        _line(f"☰ {prompt.get('list_button', 'Choose')}".center(WIDTH - 2))
+        _say("├" + "─" * WIDTH + "┤")
+        for title in titles:
+            _line(f"○ {title}")
+    else:
+        for line in textwrap.wrap("  ".join(f"[ {title} ]" for title in titles), WIDTH - 2):
+            _line(line)
+    _say("└" + "─" * WIDTH + "┘")
 
 
-def _show_task_states(stack: SandboxStack, dag_run: ManagedProcess, code: int) -> None:
+def _show_task_states(stack: SandboxStack, dag_run: ManagedProcess, code: int, dag_id: str = DAG_ID) -> None:
     _say("\n▶ Task states")
-    for task_id, state in sorted(stack.task_states(DAG_ID).items()):
+    for task_id, state in sorted(stack.task_states(dag_id).items()):
         _say(f"  {task_id:<28} {state}")
     if code != 0:
         _say(f"\n✗ the DAG run failed; its log: {dag_run.log_path}")
 
 
-def run_sandbox_demo(dags_folder: Path, option: str) -> int:
-    """Run the demo against the sandbox Graph API; return the process exit code."""
-    _say("▶ Starting a temporary Airflow home, the sandbox Graph API and the webhook …")
+def run_sandbox_demo(dags_folder: Path, option: str, channel: str = "instagram") -> int:
+    """Run the demo on ``channel`` against the sandbox Graph API; return the process exit code."""
+    dag_id = DAG_IDS[channel]
+    _say(f"▶ Starting a temporary Airflow home, the sandbox Graph API and the webhook ({channel}) …")
     with SandboxStack(dags_folder) as stack:
         _say(f"  Airflow home     {stack.home}")
         _say(f"  sandbox Graph    {stack.graph_url}   (a local stand-in for Meta)")
@@ -61,10 +94,10 @@ def run_sandbox_demo(dags_folder: Path, option: str) -> int:
         challenge = stack.handshake()
         _say(f"  Meta handshake   GET ?hub.mode=subscribe → 200 '{challenge}'")
 
-        _say(f"\n▶ airflow dags test {DAG_ID}")
+        _say(f"\n▶ airflow dags test {dag_id}")
         started = time.monotonic()
-        dag_run = stack.start_dag_test(DAG_ID)
-        prompt = stack.wait_for_prompt()
+        dag_run = stack.start_dag_test(dag_id)
+        prompt = stack.wait_for_prompt(channel=channel)
         _say(f"  the approval task sent its prompt after {time.monotonic() - started:.1f}s and deferred:\n")
         _show_prompt(prompt)
 
@@ -78,15 +111,19 @@ def run_sandbox_demo(dags_folder: Path, option: str) -> int:
 
         request = stack.store().get_request(_request_id(prompt))
         _say("\n▶ Decision store")
+        if request is not None and channel == "whatsapp":
+            for recipient in request.recipients:
+                state = recipient.delivery.value
+                _say(f"  prompt to {recipient.recipient_id}: {state} (from WhatsApp's status callback)")
         if request is not None:
             _say(
                 f"  request {request.request_id}: {request.status.value}, option {request.chosen_option!r}, "
                 f"by {request.responded_by} at {request.responded_at:%H:%M:%S}"
             )
-        replies = [m for m in stack.sent_messages() if not m.get("quick_replies")]
+        replies = [m for m in stack.sent_messages(channel) if not m.get("options")]
         for reply in replies:
-            _say(f"  reply to the reviewer: {reply['text']!r}")
-        _show_task_states(stack, dag_run, code)
+            _say(f"  reply to the reviewer on {channel}: {reply['text']!r}")
+        _show_task_states(stack, dag_run, code, dag_id)
         return code
 
 
@@ -115,13 +152,16 @@ def run_live_demo(dags_folder: Path, connection: str, reviewer_id: str, port: in
 
 
 def _request_id(prompt: dict) -> str:
-    return prompt["quick_replies"][0]["payload"].split(":")[1]
+    return (prompt.get("options") or prompt["quick_replies"])[0]["payload"].split(":")[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="instagram-hil-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--dags-folder", type=Path, default=Path("example_dags"))
     parser.add_argument("--option", default="Approve", help="which quick reply the reviewer taps")
+    parser.add_argument(
+        "--channel", choices=sorted(DAG_IDS), default="instagram", help="the channel the prompt goes out on"
+    )
     parser.add_argument(
         "--live-timeout", type=int, default=600, help="live mode: seconds to wait for the tap"
     )
@@ -130,12 +170,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--dags-folder {args.dags_folder} is not a folder; run `make demo` from the repository")
     connection = os.environ.get("AIRFLOW_CONN_INSTAGRAM_DEFAULT")
     reviewer_id = os.environ.get("INSTAGRAM_HIL_REVIEWER_ID")
+    if connection and reviewer_id and args.channel != "instagram":
+        parser.error("live mode runs on Instagram; unset AIRFLOW_CONN_INSTAGRAM_DEFAULT for the sandbox demo")
     if connection and reviewer_id:
         port = int(os.environ.get("INSTAGRAM_HIL_WEBHOOK_PORT", "8085"))
         return run_live_demo(args.dags_folder, connection, reviewer_id, port, args.live_timeout)
     if connection or reviewer_id:
         parser.error("live mode needs both AIRFLOW_CONN_INSTAGRAM_DEFAULT and INSTAGRAM_HIL_REVIEWER_ID")
-    return run_sandbox_demo(args.dags_folder, args.option)
+    return run_sandbox_demo(args.dags_folder, args.option, args.channel)
 
 
 if __name__ == "__main__":

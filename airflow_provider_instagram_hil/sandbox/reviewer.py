@@ -63,3 +63,70 @@ def post_signed(
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(body, app_secret)}
     poster = session or requests
     return poster.post(webhook_url, data=body, headers=headers, timeout=timeout)
+
+
+def messenger_event(
+    payload: str,
+    *,
+    sender_id: str,
+    title: str,
+    postback: bool,
+    page_id: str = "100000000000001",
+    mid: str | None = None,
+) -> dict[str, Any]:
+    """A Messenger (``object: page``) webhook body: a postback (button template) or a quick-reply tap."""
+    now_ms = int(time.time() * 1000)
+    mid = mid or f"m_{secrets.token_hex(16)}"
+    event: dict[str, Any] = {"sender": {"id": sender_id}, "recipient": {"id": page_id}, "timestamp": now_ms}
+    if postback:
+        event["postback"] = {"mid": mid, "title": title, "payload": payload}
+    else:
+        event["message"] = {"mid": mid, "text": title, "quick_reply": {"payload": payload}}
+    return {"object": "page", "entry": [{"id": page_id, "time": now_ms, "messaging": [event]}]}
+
+
+def whatsapp_event(
+    payload: str,
+    *,
+    sender_id: str,
+    title: str,
+    source: str,
+    phone_number_id: str = "106540352242922",
+    context_id: str | None = None,
+) -> dict[str, Any]:
+    """A WhatsApp Cloud API webhook body for one tap.
+
+    :param source: ``button_reply`` (reply buttons), ``list_reply`` (a list row) or ``button`` (a
+        template's quick-reply button).
+    """
+    message: dict[str, Any] = {
+        "from": sender_id,
+        "id": "wamid.HBgL" + secrets.token_hex(20).upper(),
+        "timestamp": str(int(time.time())),
+    }
+    if context_id:
+        message["context"] = {"from": "15550783881", "id": context_id}
+    if source == "button":
+        message.update(type="button", button={"payload": payload, "text": title})
+    else:
+        message.update(
+            type="interactive", interactive={"type": source, source: {"id": payload, "title": title}}
+        )
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": "Reviewer"}, "wa_id": sender_id}],
+        "messages": [message],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+#: The webhook body and the tap source of a prompt shown as ``kind`` (see the sandbox's records).
+TAP_SOURCES = {
+    "interactive_button": "button_reply",
+    "interactive_list": "list_reply",
+    "template": "button",
+}

@@ -1,7 +1,10 @@
 """The whole approval flow on one machine: Airflow, the sandbox Graph API and the real webhook.
 
 Used by ``make demo``, the end-to-end tests and the benchmarks. Everything runs as real processes
-talking HTTP over loopback; only Meta is replaced, by :mod:`.graph_api`.
+talking HTTP over loopback; only Meta is replaced, by :mod:`.graph_api`. The three channels are set up
+as a deployment would set them up: one connection each (``instagram_default``, ``messenger_default``,
+``whatsapp_default``), each with its own token, app secret and verify token, all named in
+``[instagram_hil]``, and the sandbox posts WhatsApp status callbacks to the webhook.
 """
 
 from __future__ import annotations
@@ -20,13 +23,27 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import create_engine, text
 
+from airflow_provider_instagram_hil.sandbox.graph_api import SANDBOX_PHONE_NUMBER_ID
 from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess, ProcessFailedError
-from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, quick_reply_event
+from airflow_provider_instagram_hil.sandbox.reviewer import (
+    TAP_SOURCES,
+    messenger_event,
+    post_signed,
+    quick_reply_event,
+    whatsapp_event,
+)
 from airflow_provider_instagram_hil.store import DecisionStore
 
 SANDBOX_READY = r"SANDBOX_GRAPH_API_URL=(\S+)"
 WEBHOOK_READY = r"Serving Instagram webhook on (http://\S+)"
 DEFAULT_REVIEWER_ID = "6200000000000001"
+#: The Messenger reviewer (a PSID) and the WhatsApp reviewer (a number; WhatsApp names them by its digits).
+DEFAULT_MESSENGER_REVIEWER_ID = "7100000000000001"
+DEFAULT_WHATSAPP_REVIEWER = "+15550100001"
+#: The approved WhatsApp template the sandbox knows, for the template fallback.
+TEMPLATE_NAME = "approval_request"
+TEMPLATE_LANGUAGE = "en_US"
+TEMPLATE_BODY = "Approval needed: {{1}}"
 
 
 class SandboxStack:
@@ -65,6 +82,18 @@ class SandboxStack:
         self.token = "sandbox-token-" + secrets.token_hex(8)
         self.app_secret = "sandbox-app-secret-" + secrets.token_hex(8)
         self.verify_token = "sandbox-verify-" + secrets.token_hex(4)
+        self.messenger_reviewer_id = DEFAULT_MESSENGER_REVIEWER_ID
+        self.whatsapp_reviewer = DEFAULT_WHATSAPP_REVIEWER
+        #: Each channel connection's own secrets (one Meta app may serve all three; here they differ, so
+        #: the webhook must accept every connection's app secret).
+        self.channel_secrets = {
+            channel: {
+                "token": f"sandbox-{channel}-token-" + secrets.token_hex(8),
+                "app_secret": f"sandbox-{channel}-app-secret-" + secrets.token_hex(8),
+                "verify_token": f"sandbox-{channel}-verify-" + secrets.token_hex(4),
+            }
+            for channel in ("messenger", "whatsapp")
+        }
         self.extra_env = dict(extra_env or {})
         self.live_connection = live_connection
         self.webhook_host = webhook_host
@@ -108,6 +137,10 @@ class SandboxStack:
                 "0",
                 "--token",
                 self.token,
+                "--page-token",
+                self.channel_secrets["messenger"]["token"],
+                "--whatsapp-token",
+                self.channel_secrets["whatsapp"]["token"],
             ],
             env=self.env(),
             log_path=self.home / "logs" / "sandbox-graph-api.log",
@@ -135,7 +168,26 @@ class SandboxStack:
             log_path=self.home / "logs" / "webhook.log",
         )
         self.webhook_url = self.webhook.start_and_wait(WEBHOOK_READY).group(1)
+        if self.graph_url:
+            self._prepare_whatsapp()
         return self.webhook
+
+    def _prepare_whatsapp(self) -> None:
+        """Let the sandbox post signed status callbacks to the webhook, and approve the template."""
+        whatsapp = self.channel_secrets["whatsapp"]
+        for path, spec in (
+            ("status_webhook", {"url": self.webhook_url, "app_secret": whatsapp["app_secret"]}),
+            (
+                "templates",
+                {
+                    "name": TEMPLATE_NAME,
+                    "language": TEMPLATE_LANGUAGE,
+                    "body": TEMPLATE_BODY,
+                    "buttons": ["Approve", "Reject"],
+                },
+            ),
+        ):
+            self._http.post(f"{self.graph_url}/_sandbox/{path}", json=spec, timeout=10).raise_for_status()
 
     def stop(self) -> None:
         for proc in (self.webhook, self.sandbox):
@@ -162,6 +214,24 @@ class SandboxStack:
             },
         }
 
+    def channel_connection(self, channel: str) -> dict[str, Any]:
+        """The ``messenger_default`` or ``whatsapp_default`` connection, pointing at the sandbox."""
+        own = self.channel_secrets[channel]
+        extra: dict[str, Any] = {
+            "app_secret": own["app_secret"],
+            "verify_token": own["verify_token"],
+            "api_version": "v25.0",
+            "timeout": 10,
+        }
+        if channel == "whatsapp":
+            extra["phone_number_id"] = SANDBOX_PHONE_NUMBER_ID
+        return {
+            "conn_type": channel,
+            "host": self.graph_url or "http://127.0.0.1:9",
+            "password": own["token"],
+            "extra": extra,
+        }
+
     def env(self) -> dict[str, str]:
         """Environment for every process of the stack."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
@@ -180,6 +250,17 @@ class SandboxStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.live_connection is None:
+            env.update(
+                {
+                    "AIRFLOW_CONN_MESSENGER_DEFAULT": json.dumps(self.channel_connection("messenger")),
+                    "AIRFLOW_CONN_WHATSAPP_DEFAULT": json.dumps(self.channel_connection("whatsapp")),
+                    "AIRFLOW__INSTAGRAM_HIL__MESSENGER_CONN_ID": "messenger_default",
+                    "AIRFLOW__INSTAGRAM_HIL__WHATSAPP_CONN_ID": "whatsapp_default",
+                    "AIRFLOW_VAR_INSTAGRAM_HIL_MESSENGER_REVIEWER_ID": self.messenger_reviewer_id,
+                    "AIRFLOW_VAR_INSTAGRAM_HIL_WHATSAPP_REVIEWER": self.whatsapp_reviewer,
+                }
+            )
         env.update(self.extra_env)
         return env
 
@@ -213,9 +294,10 @@ class SandboxStack:
         proc.start()
         return proc
 
-    def sent_messages(self) -> list[dict[str, Any]]:
-        """Every message the sandbox Graph API received."""
-        response = self._http.get(f"{self.graph_url}/_sandbox/messages", timeout=10)
+    def sent_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every message the sandbox Graph API received (on ``channel``, when given)."""
+        params = {"channel": channel} if channel else {}
+        response = self._http.get(f"{self.graph_url}/_sandbox/messages", params=params, timeout=10)
         response.raise_for_status()
         return list(response.json()["messages"])
 
@@ -234,22 +316,36 @@ class SandboxStack:
             )
         return messages
 
-    def prompt_count(self) -> int:
-        """How many prompts (messages with quick replies) the sandbox has received so far."""
-        return sum(1 for message in self.sent_messages() if message.get("quick_replies"))
+    def prompt_count(self, channel: str | None = None) -> int:
+        """How many prompts (messages with options to tap) the sandbox has received so far."""
+        return sum(1 for message in self.sent_messages(channel) if message.get("options"))
 
-    def wait_for_prompt(self, count: int = 1, timeout: float = 120) -> dict[str, Any]:
-        """Block until the sandbox has received ``count`` messages with quick replies; return the last."""
-        response = self._http.get(
-            f"{self.graph_url}/_sandbox/messages",
-            params={"min_count": count, "with_quick_replies": 1, "wait": timeout},
-            timeout=timeout + 10,
-        )
+    def wait_for_prompt(
+        self, count: int = 1, timeout: float = 120, channel: str | None = None
+    ) -> dict[str, Any]:
+        """Block until the sandbox has received ``count`` prompts (on ``channel``); return the last."""
+        params: dict[str, Any] = {"min_count": count, "with_options": 1, "wait": timeout}
+        if channel:
+            params["channel"] = channel
+        response = self._http.get(f"{self.graph_url}/_sandbox/messages", params=params, timeout=timeout + 10)
         response.raise_for_status()
-        prompts = [m for m in response.json()["messages"] if m.get("quick_replies")]
+        prompts = [m for m in response.json()["messages"] if m.get("options")]
         if len(prompts) < count:
             raise TimeoutError(f"no prompt reached the sandbox Graph API within {timeout:.0f}s")
         return prompts[count - 1]
+
+    def reviewer_of(self, channel: str) -> str:
+        """The example DAGs' reviewer on ``channel``, as that channel's webhook names the sender."""
+        if channel == "messenger":
+            return self.messenger_reviewer_id
+        if channel == "whatsapp":
+            return self.whatsapp_reviewer.lstrip("+")
+        return self.reviewer_id
+
+    def set_window(self, recipient_id: str, *, open_: bool) -> None:
+        """Open or close ``recipient_id``'s 24-hour window in the sandbox."""
+        spec = {"recipient_id": recipient_id, "open": open_}
+        self._http.post(f"{self.graph_url}/_sandbox/window", json=spec, timeout=10).raise_for_status()
 
     def handshake(self) -> str:
         """Do Meta's subscription handshake against the webhook; return the echoed challenge."""
@@ -268,10 +364,26 @@ class SandboxStack:
         return response.text
 
     def tap(self, prompt: dict[str, Any], option: str, *, sender_id: str | None = None) -> requests.Response:
-        """Tap ``option`` on ``prompt`` as the reviewer: Meta's signed webhook POST to our webhook."""
-        payloads = {reply["title"]: reply["payload"] for reply in prompt["quick_replies"]}
-        event = quick_reply_event(payloads[option], sender_id=sender_id or self.reviewer_id, title=option)
-        return post_signed(self.webhook_url, event, self.app_secret, session=self._http)
+        """Tap ``option`` on ``prompt`` as the reviewer: Meta's signed webhook POST to our webhook, in the
+        shape of the prompt's channel, signed with that channel's app secret."""
+        channel = prompt.get("channel", "instagram")
+        choices = prompt.get("options") or prompt["quick_replies"]
+        payload = {choice["title"]: choice["payload"] for choice in choices}[option]
+        sender = sender_id or self.reviewer_of(channel)
+        if channel == "messenger":
+            postback = prompt.get("kind") == "button_template"
+            event = messenger_event(payload, sender_id=sender, title=option, postback=postback)
+            secret = self.channel_secrets["messenger"]["app_secret"]
+        elif channel == "whatsapp":
+            source = TAP_SOURCES[prompt["kind"]]
+            event = whatsapp_event(
+                payload, sender_id=sender, title=option, source=source, context_id=prompt.get("message_id")
+            )
+            secret = self.channel_secrets["whatsapp"]["app_secret"]
+        else:
+            event = quick_reply_event(payload, sender_id=sender, title=option)
+            secret = self.app_secret
+        return post_signed(self.webhook_url, event, secret, session=self._http)
 
     def store(self) -> DecisionStore:
         return DecisionStore.for_url(self.store_url)

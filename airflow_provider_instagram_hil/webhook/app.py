@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from airflow_provider_instagram_hil.webhook.blueprint import webhook_blueprint
-from airflow_provider_instagram_hil.webhook.settings import load_from_airflow
+from airflow_provider_instagram_hil.webhook.settings import CHANNEL_CONN_KEYS, load_from_airflow
 from airflow_provider_instagram_hil.webhook.state import (
     CONFIG_PREFIX,
     DEFAULT_MAX_BODY_BYTES,
@@ -35,16 +35,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the webhook app.
 
     Config keys (all prefixed ``INSTAGRAM_HIL_``): ``APP_SECRETS`` (list, or comma-separated string),
-    ``VERIFY_TOKEN``, ``STORE_URL``, ``STORE_TIMEOUTS`` (a
+    ``VERIFY_TOKEN`` (one, or a list: one per channel's subscription), ``STORE_URL``, ``STORE_TIMEOUTS`` (a
     :class:`~airflow_provider_instagram_hil.store.engine.StoreTimeouts`, default: read from Airflow with
-    the URL, else the defaults), ``CONN_ID`` (connection that replies to reviewers),
+    the URL, else the defaults), ``CONN_ID`` (the Instagram connection that replies to reviewers),
+    ``MESSENGER_CONN_ID`` and ``WHATSAPP_CONN_ID`` (the other channels' connections: their secrets and
+    tokens count too, and replies on their channel go through them), ``REPLY_CHANNELS`` (channels replies
+    are queued for; default: those with a connection),
     ``SEND_REPLIES`` (default True), ``MAX_BODY_BYTES`` (default 1 MiB), ``REPLY_THREADS`` (default 2),
     ``STATUS_PAGE`` (default True: serve ``GET /requests/<request_id>``),
     ``REPLY_SENDER`` (a ``send(channel, recipient_id, text) -> message id`` callable replacing the
     Instagram hook), ``OUTBOX_POLL_INTERVAL`` (default 2 s: how often the outbox is read for replies
     other processes queued). Keys absent from
-    ``test_config`` are read from Airflow: the connection named by ``[instagram_hil] conn_id`` and
-    ``[instagram_hil] store_url``. Shared state lives in ``app.extensions["instagram_hil"]``.
+    ``test_config`` are read from Airflow: the connections named by ``[instagram_hil] conn_id``,
+    ``messenger_conn_id`` and ``whatsapp_conn_id``, and ``[instagram_hil] store_url``. Shared state
+    lives in ``app.extensions["instagram_hil"]``.
 
     :param test_config: config values that take precedence over the defaults and Airflow.
     :raises WebhookConfigError: no app secret, or another unusable setting.
@@ -56,7 +60,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     missing = _missing_keys(app.config)
     if missing:
         conn_id = app.config.get(f"{CONFIG_PREFIX}CONN_ID")
-        for name, value in load_from_airflow(missing, conn_id).items():
+        given = {
+            channel: app.config[CONFIG_PREFIX + key]
+            for channel, key in CHANNEL_CONN_KEYS.items()
+            if CONFIG_PREFIX + key in app.config
+        }
+        for name, value in load_from_airflow(missing, conn_id, given).items():
             app.config[CONFIG_PREFIX + name] = value
     app.extensions[EXTENSION_NAME] = build_state(app.config)
     app.register_blueprint(webhook_blueprint)
@@ -76,6 +85,9 @@ def _missing_keys(config: Mapping[str, Any]) -> list[str]:
     secrets_missing = {"APP_SECRETS", "VERIFY_TOKEN"} & set(missing)
     if secrets_missing and "CONN_ID" not in missing and CONFIG_PREFIX + "CONN_ID" not in config:
         missing.append("CONN_ID")  # the secrets come from that connection: name it in messages
+    if {"CONN_ID", "APP_SECRETS", "VERIFY_TOKEN"} & set(missing):
+        # The other channels' connections add secrets and tokens, and send their replies.
+        missing += [key for key in CHANNEL_CONN_KEYS.values() if CONFIG_PREFIX + key not in config]
     if "STORE_URL" in missing and CONFIG_PREFIX + "STORE_TIMEOUTS" not in config:
         # The store's time limits come from where its URL comes from; a given URL keeps the defaults.
         missing.append("STORE_TIMEOUTS")

@@ -15,14 +15,15 @@ from airflow_provider_instagram_hil.exceptions import AirflowApiUnavailableError
 from airflow_provider_instagram_hil.hitl.bridge import elsewhere_check
 from airflow_provider_instagram_hil.store import Outcome
 from airflow_provider_instagram_hil.webhook.event_log import log_ignored, log_tap_outcome
-from airflow_provider_instagram_hil.webhook.events import Ignored, PayloadError, parse_body
+from airflow_provider_instagram_hil.webhook.events import Ignored, PayloadError, decode_body, parse_body
 from airflow_provider_instagram_hil.webhook.replies import reply_factory
 from airflow_provider_instagram_hil.webhook.signature import (
     SIGNATURE_HEADER,
+    any_verify_token_matches,
     signature_matches,
-    verify_token_matches,
 )
-from airflow_provider_instagram_hil.webhook.state import get_state
+from airflow_provider_instagram_hil.webhook.state import WebhookState, get_state
+from airflow_provider_instagram_hil.webhook.statuses import StatusUpdate, status_updates
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -46,7 +47,7 @@ def verify_subscription() -> ResponseReturnValue:
     state = get_state()
     mode = request.args.get("hub.mode")
     token = request.args.get("hub.verify_token")
-    if mode != "subscribe" or not verify_token_matches(token, state.verify_token):
+    if mode != "subscribe" or not any_verify_token_matches(token, state.verify_tokens):
         reason = (
             "no verify token is configured" if not state.verify_token else "wrong hub.mode or verify token"
         )
@@ -61,10 +62,11 @@ def verify_subscription() -> ResponseReturnValue:
 
 @webhook_blueprint.post(WEBHOOK_PATH)
 def receive_events() -> ResponseReturnValue:
-    """Check size and signature, then record every tap in the delivery before answering 200.
+    """Check size and signature, then record every tap and WhatsApp status in the delivery before
+    answering 200.
 
     A store failure answers 503 so that Meta delivers again; decisions recorded before it stay, and
-    their redelivery is recognised by ``mid``.
+    their redelivery is recognised by ``mid`` (a status recorded twice changes nothing).
     """
     state = get_state()
     body = _read_body(state.max_body_bytes)
@@ -77,6 +79,8 @@ def receive_events() -> ResponseReturnValue:
         return _error(403, "invalid signature")
     try:
         events = parse_body(body)
+        # Only WhatsApp deliveries carry statuses: the body is decoded a second time for those alone.
+        updates = status_updates(decode_body(body)) if b'"statuses"' in body else []
     except PayloadError as exc:
         log.warning("Refused a signed webhook delivery: %s", exc)
         return _error(400, str(exc))
@@ -120,7 +124,38 @@ def receive_events() -> ResponseReturnValue:
         taps += 1
     if taps and state.sender is not None:
         state.sender.wake()  # the replies just committed go out now, not at the next poll
-    return jsonify(status="ok", events=len(events), recorded=recorded)
+    if not _record_statuses(state, updates):
+        return _error(503, "decision store unavailable")
+    counts = {"statuses": len(updates)} if updates else {}
+    return jsonify(status="ok", events=len(events), recorded=recorded, **counts)
+
+
+def _record_statuses(state: WebhookState, updates: list[StatusUpdate]) -> bool:
+    """Record each status on the prompt it is about; False when the store failed (answer 503)."""
+    for update in updates:
+        try:
+            changed = state.store.set_delivery("whatsapp", update.message_id, update.delivery, update.error)
+        except DecisionStoreError as exc:
+            log.error(
+                "Could not record the %s status of message %s, answering 503 so Meta delivers again: %s",
+                update.delivery.value,
+                update.message_id,
+                exc,
+            )
+            return False
+        if changed:
+            level = logging.WARNING if update.error else logging.INFO
+            log.log(
+                level,
+                "WhatsApp prompt %s to %s: %s%s",
+                update.message_id,
+                update.recipient_id,
+                update.delivery.value,
+                f" ({update.error})" if update.error else "",
+            )
+        else:  # a reply, or a message of another app on the same number
+            log.debug("Status %s of message %s matches no prompt", update.delivery.value, update.message_id)
+    return True
 
 
 def _read_body(limit: int) -> bytes | None:

@@ -63,11 +63,18 @@ def parse_body(body: bytes) -> list[Event]:
 
     :raises PayloadError: invalid JSON or a wrong envelope.
     """
+    return parse_payload(decode_body(body))
+
+
+def decode_body(body: bytes) -> object:
+    """The JSON value of a raw webhook body.
+
+    :raises PayloadError: invalid JSON.
+    """
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise PayloadError("body is not valid JSON") from exc
-    return parse_payload(payload)
 
 
 def parse_payload(payload: object) -> list[Event]:

@@ -32,8 +32,9 @@ log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
 #: ``send(channel, recipient_id, text)`` returns the message id Meta gave the message (or None).
 SendFunction = Callable[[str, str, str], "str | None"]
-#: ``check(channel, recipient_id, text, since)`` counts such messages Meta shows as sent since ``since``.
-CheckFunction = Callable[[str, str, str, datetime], int]
+#: ``check(channel, recipient_id, text, since)`` counts such messages Meta shows as sent since ``since``;
+#: None when the channel offers no way to look (WhatsApp has no Conversations API).
+CheckFunction = Callable[[str, str, str, datetime], "int | None"]
 
 DEFAULT_THREADS = 2
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -210,6 +211,15 @@ class OutboxSender:
                 item.id,
                 item.request_id,
                 type(exc).__name__,
+            )
+            return False
+        if on_meta is None:
+            log.warning(
+                "Reply %d (request %s) was claimed by a sender that stopped mid-send and %s cannot say what "
+                "was sent; sending it again, so the reviewer may get it twice",
+                item.id,
+                item.request_id,
+                item.channel,
             )
             return False
         if on_meta <= ours:

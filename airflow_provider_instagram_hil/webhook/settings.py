@@ -1,21 +1,30 @@
 """The webhook's settings from Airflow: the one webhook module that imports Airflow, and only lazily.
 
-``create_app()`` calls :func:`load_from_airflow` for the config keys it was not given: the app secret(s)
-and verify token from the extra of the connection named by ``[instagram_hil] conn_id``, and the store URL
-and time limits from ``[instagram_hil] store_url`` and ``store_*_timeout``. Replies go through
-``InstagramHook``: one per reply thread, kept for a few minutes (its pooled session saves a TLS handshake
-per reply) and rebuilt after that, so a renewed token is picked up without a restart.
+``create_app()`` calls :func:`load_from_airflow` for the config keys it was not given: the app secrets
+and verify tokens from the extras of every configured channel connection (``[instagram_hil] conn_id``,
+``messenger_conn_id``, ``whatsapp_conn_id``: one Meta app usually serves all three, but each may have
+its own), and the store URL and time limits from ``[instagram_hil] store_url`` and ``store_*_timeout``.
+Replies go out on the channel a tap came from, through that channel's hook (:class:`HookReplies`): one
+hook per reply thread and channel, kept for a few minutes (its pooled session saves a TLS handshake per
+reply) and rebuilt after that, so a renewed token is picked up without a restart.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_instagram_hil.channels import get_channel
 from airflow_provider_instagram_hil.exceptions import InstagramHilError
+
+log = logging.getLogger("airflow_provider_instagram_hil.webhook")
+
+#: Config keys (unprefixed) naming the connection of each channel besides Instagram's ``CONN_ID``.
+CHANNEL_CONN_KEYS = {"messenger": "MESSENGER_CONN_ID", "whatsapp": "WHATSAPP_CONN_ID"}
 
 
 class WebhookConfigError(InstagramHilError, ValueError):
@@ -40,34 +49,58 @@ def split_secrets(value: object) -> list[str]:
     return [part.strip() for part in parts if isinstance(part, str) and part.strip()]
 
 
-def load_from_airflow(missing: Collection[str], conn_id: str | None = None) -> dict[str, Any]:
+def load_from_airflow(
+    missing: Collection[str],
+    conn_id: str | None = None,
+    channel_conn_ids: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Read the missing webhook settings from Airflow.
 
-    :param missing: unprefixed config keys to fill: ``CONN_ID``, ``STORE_URL``, ``STORE_TIMEOUTS``,
-        ``APP_SECRETS``, ``VERIFY_TOKEN``, ``AIRFLOW_HITL``.
-    :param conn_id: the connection to read secrets from; default ``[instagram_hil] conn_id``.
-    :return: the values found, under the same unprefixed keys.
-    :raises WebhookConfigError: the connection cannot be read.
+    :param missing: unprefixed config keys to fill: ``CONN_ID``, ``MESSENGER_CONN_ID``,
+        ``WHATSAPP_CONN_ID``, ``STORE_URL``, ``STORE_TIMEOUTS``, ``APP_SECRETS``, ``VERIFY_TOKEN``,
+        ``AIRFLOW_HITL``.
+    :param conn_id: the Instagram connection; default ``[instagram_hil] conn_id``.
+    :param channel_conn_ids: the Messenger and WhatsApp connections (``{"messenger": ...}``) when given;
+        the others are read from ``[instagram_hil] messenger_conn_id`` / ``whatsapp_conn_id``.
+    :return: the values found, under the same unprefixed keys. ``CONN_ID`` is None when the Instagram
+        connection does not exist but another channel's does (a Messenger- or WhatsApp-only webhook).
+    :raises WebhookConfigError: a connection cannot be read.
     """
     from airflow_provider_instagram_hil import config
 
     values: dict[str, Any] = {}
     conn_id = conn_id or config.get_conn_id()
-    if "CONN_ID" in missing:
-        values["CONN_ID"] = conn_id
+    given = channel_conn_ids or {}
+    others = {
+        channel: given[channel] if channel in given else config.get_channel_conn_id(channel)
+        for channel in CHANNEL_CONN_KEYS
+    }
+    for channel, key in CHANNEL_CONN_KEYS.items():
+        if key in missing:
+            values[key] = others[channel]
     if "STORE_URL" in missing:
         values["STORE_URL"] = config.get_store_url()
     if "STORE_TIMEOUTS" in missing:
         values["STORE_TIMEOUTS"] = config.get_store_timeouts()
     if "AIRFLOW_HITL" in missing:
         values["AIRFLOW_HITL"] = _airflow_hitl_bridge()
+    instagram_found = True
     if {"APP_SECRETS", "VERIFY_TOKEN"} & set(missing):
-        extra = _connection_extra(conn_id)
-        if "APP_SECRETS" in missing:
-            values["APP_SECRETS"] = split_secrets(extra.get("app_secret"))
-        if "VERIFY_TOKEN" in missing:
+        secrets: list[str] = []
+        tokens: list[str] = []
+        extras = _connection_extras(conn_id, [cid for cid in others.values() if cid])
+        instagram_found = conn_id in extras
+        for extra in extras.values():
+            secrets += [secret for secret in split_secrets(extra.get("app_secret")) if secret not in secrets]
             token = extra.get("verify_token")
-            values["VERIFY_TOKEN"] = token if isinstance(token, str) and token else None
+            if isinstance(token, str) and token and token not in tokens:
+                tokens.append(token)
+        if "APP_SECRETS" in missing:
+            values["APP_SECRETS"] = secrets
+        if "VERIFY_TOKEN" in missing:
+            values["VERIFY_TOKEN"] = tokens[0] if len(tokens) == 1 else (tokens or None)
+    if "CONN_ID" in missing:
+        values["CONN_ID"] = conn_id if instagram_found else None
     return values
 
 
@@ -94,6 +127,30 @@ def _airflow_hitl_bridge() -> Any:
     return HitlBridge(api_url, service_account_tokens(api_url, account.login or "", account.password or ""))
 
 
+def _connection_extras(conn_id: str, channel_conn_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The extras of the Instagram connection and the other channels' connections, by connection id.
+
+    A missing Instagram connection is skipped (with a warning) when another channel's connection exists;
+    any other connection that cannot be read is an error.
+    """
+    extras: dict[str, dict[str, Any]] = {}
+    for cid in channel_conn_ids:
+        if cid not in extras:
+            extras[cid] = _connection_extra(cid)
+    if conn_id not in extras:
+        try:
+            extras = {conn_id: _connection_extra(conn_id), **extras}
+        except WebhookConfigError:
+            if not channel_conn_ids:
+                raise
+            log.warning(
+                "No Instagram connection %r: serving the Messenger/WhatsApp connection(s) %s only",
+                conn_id,
+                ", ".join(channel_conn_ids),
+            )
+    return extras
+
+
 def _connection_extra(conn_id: str) -> dict[str, Any]:
     from airflow_provider_instagram_hil.version_compat import BaseHook
 
@@ -104,7 +161,8 @@ def _connection_extra(conn_id: str) -> dict[str, Any]:
         # Not found, or a secrets backend failing: say which connection, never what it holds.
         raise WebhookConfigError(
             f"Cannot read the Airflow connection {conn_id!r} ({type(exc).__name__}). Create it (type "
-            "instagram) with app_secret and verify_token in its extra, or set [instagram_hil] conn_id."
+            "instagram, messenger or whatsapp) with app_secret and verify_token in its extra, or set "
+            "[instagram_hil] conn_id / messenger_conn_id / whatsapp_conn_id."
         ) from None
     return extra if isinstance(extra, dict) else {}
 
@@ -113,47 +171,73 @@ def _connection_extra(conn_id: str) -> dict[str, Any]:
 HOOK_TTL_SECONDS = 300.0
 #: A reply's own retries stay well inside the outbox sender's lease; the outbox retries later.
 REPLY_RETRY_DEADLINE = 15.0
-#: The Conversations API's ``platform`` of each channel the Page's Send API reaches.
-PLATFORMS = {"instagram": "instagram", "messenger": "messenger"}
 
 
 class HookReplies:
-    """Replies through ``InstagramHook(conn_id)``: one hook per thread, rebuilt after ``ttl`` seconds.
+    """Replies on the channel a tap came from, through that channel's hook.
 
-    Instagram (with Facebook Login) and Messenger share the Page's Send API, so one hook serves both.
-    A thread reuses its hook (and its connection pool) for a while, and a renewed token is picked up
-    without a restart.
+    Instagram replies go through ``InstagramHook(conn_id)``; Messenger replies through
+    ``MessengerHook(messenger_conn_id)``, or, without one, through the Instagram connection (with Facebook
+    Login, one Page token serves both); WhatsApp replies through ``WhatsAppHook(whatsapp_conn_id)``. Each
+    thread reuses its hook of a channel (and its connection pool) for ``ttl`` seconds, so a renewed token
+    is picked up without a restart.
 
-    :param conn_id: the Instagram connection that sends messages.
-    :param ttl: seconds a thread reuses its hook before building a new one.
+    :param conn_id: the Instagram connection, or None when there is none.
+    :param ttl: seconds a thread reuses a hook before building a new one.
+    :param messenger_conn_id: the Messenger connection, if configured.
+    :param whatsapp_conn_id: the WhatsApp connection, if configured.
     """
 
-    def __init__(self, conn_id: str, ttl: float = HOOK_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        conn_id: str | None,
+        ttl: float = HOOK_TTL_SECONDS,
+        *,
+        messenger_conn_id: str | None = None,
+        whatsapp_conn_id: str | None = None,
+    ) -> None:
         self.conn_id = conn_id
         self.ttl = ttl
+        # channel -> (the channel whose hook sends, its connection)
+        self.routes: dict[str, tuple[str, str]] = {}
+        if conn_id:
+            self.routes["instagram"] = ("instagram", conn_id)
+            self.routes["messenger"] = ("instagram", conn_id)
+        if messenger_conn_id:
+            self.routes["messenger"] = ("messenger", messenger_conn_id)
+        if whatsapp_conn_id:
+            self.routes["whatsapp"] = ("whatsapp", whatsapp_conn_id)
         self._local = threading.local()
 
-    def _hook(self) -> Any:
-        from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
+    @property
+    def channels(self) -> frozenset[str]:
+        """The channels replies can go out on."""
+        return frozenset(self.routes)
 
+    def _hook(self, channel: str) -> Any:
+        route = self.routes.get(channel)
+        if route is None:
+            raise WebhookConfigError(
+                f"No connection to reply on {channel}: set [instagram_hil] {channel}_conn_id"
+            )
         now = time.monotonic()
-        hook = getattr(self._local, "hook", None)
-        if hook is None or now - self._local.built_at > self.ttl:
+        hooks = self._local.__dict__.setdefault("hooks", {})
+        hook, built_at = hooks.get(route, (None, 0.0))
+        if hook is None or now - built_at > self.ttl:
             if hook is not None:
                 hook.close()
-            hook = self._local.hook = InstagramHook(
-                instagram_conn_id=self.conn_id, retry_deadline=REPLY_RETRY_DEADLINE, max_attempts=3
+            hook = get_channel(route[0]).make_hook(
+                route[1], retry_deadline=REPLY_RETRY_DEADLINE, max_attempts=3
             )
-            self._local.built_at = now
+            hooks[route] = (hook, now)
         return hook
 
     def send(self, channel: str, recipient_id: str, text: str) -> str | None:
-        """Send ``text``; return Meta's message id."""
-        sent = self._hook().send_message(recipient_id, text)
-        return str(sent.get("message_id") or "") or None
+        """Send ``text`` on ``channel``; return Meta's message id."""
+        return get_channel(channel).send_reply(self._hook(channel), recipient_id, text)
 
-    def count_sent(self, channel: str, recipient_id: str, text: str, since: datetime) -> int:
-        """How many messages with ``text`` went to ``recipient_id`` since ``since``, per Meta."""
-        return int(
-            self._hook().count_sent_since(recipient_id, text, since, platform=PLATFORMS.get(channel, channel))
-        )
+    def count_sent(self, channel: str, recipient_id: str, text: str, since: datetime) -> int | None:
+        """How many messages with ``text`` went to ``recipient_id`` since ``since``, per Meta; None when the
+        channel cannot tell (WhatsApp)."""
+        found = get_channel(channel).count_sent(self._hook(channel), recipient_id, text, since)
+        return None if found is None else int(found)

@@ -55,6 +55,15 @@ def verify_token_matches(provided: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(_bytes(provided), _bytes(expected))
 
 
+def any_verify_token_matches(provided: str | None, expected: Sequence[str]) -> bool:
+    """Whether ``provided`` is one of the configured verify tokens (each channel's subscription may have
+    its own); every token is compared, in constant time, whether or not an earlier one matched."""
+    matched = False
+    for token in expected:
+        matched |= verify_token_matches(provided, token)
+    return matched
+
+
 def _bytes(text: str) -> bytes:
     # compare_digest refuses non-ASCII str; surrogatepass keeps the encoding one-to-one for any input.
     return text.encode("utf-8", "surrogatepass")

@@ -17,7 +17,12 @@ from airflow_provider_instagram_hil.hitl.bridge import HitlBridge
 from airflow_provider_instagram_hil.store import DecisionStore
 from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine, display_url
 from airflow_provider_instagram_hil.webhook.sender import DEFAULT_POLL_INTERVAL, DEFAULT_THREADS, OutboxSender
-from airflow_provider_instagram_hil.webhook.settings import HookReplies, WebhookConfigError, split_secrets
+from airflow_provider_instagram_hil.webhook.settings import (
+    CHANNEL_CONN_KEYS,
+    HookReplies,
+    WebhookConfigError,
+    split_secrets,
+)
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -26,8 +31,10 @@ EXTENSION_NAME = "instagram_hil"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_REPLY_THREADS = DEFAULT_THREADS
 DEFAULT_OUTBOX_POLL_INTERVAL = DEFAULT_POLL_INTERVAL
-#: Channels whose reviewers the Page's Send API reaches (WhatsApp needs the Cloud API).
+#: Channels replies go out on by default: those the Instagram connection reaches (a Page token serves
+#: Messenger too); WhatsApp is added when a WhatsApp connection is configured.
 REPLY_CHANNELS = frozenset({"instagram", "messenger"})
+KNOWN_CHANNELS = frozenset({"instagram", "messenger", "whatsapp"})
 
 
 @dataclass
@@ -35,7 +42,7 @@ class WebhookState:
     """Shared, thread-safe state of one webhook app.
 
     :param store: where decisions are recorded.
-    :param app_secrets: every secret a valid signature may use (rotation).
+    :param app_secrets: every secret a valid signature may use (rotation, and one app per channel).
     :param verify_token: the subscription handshake token; None refuses every handshake.
     :param max_body_bytes: larger bodies get 413 before being read.
     :param sender: delivers the outbox (replies to reviewers); None when replies are off.
@@ -50,6 +57,13 @@ class WebhookState:
     sender: OutboxSender | None
     reply_channels: frozenset[str] = REPLY_CHANNELS
     airflow_hitl: HitlBridge | None = None
+    verify_tokens: tuple[str, ...] = ()
+    """Every token a handshake may carry (each channel's subscription may use its own); the first is
+    ``verify_token``."""
+
+    def __post_init__(self) -> None:
+        if self.verify_token and self.verify_token not in self.verify_tokens:
+            self.verify_tokens = (self.verify_token, *self.verify_tokens)
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Give sends in flight ``timeout`` seconds, then release the store's connections.
@@ -83,25 +97,42 @@ def build_state(config: Mapping[str, Any]) -> WebhookState:
     secrets = tuple(split_secrets(key("APP_SECRETS")))
     if not secrets:
         raise WebhookConfigError(_no_secret_message(conn_id))
-    verify_token = key("VERIFY_TOKEN")
-    if verify_token is not None and not isinstance(verify_token, str):
-        raise WebhookConfigError(f"{CONFIG_PREFIX}VERIFY_TOKEN must be a string")
+    tokens = _verify_tokens(key("VERIFY_TOKEN"))
     max_body_bytes = key("MAX_BODY_BYTES")
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
         raise WebhookConfigError(f"{CONFIG_PREFIX}MAX_BODY_BYTES must be a positive integer")
     store = _build_store(key("STORE_URL"), key("STORE_TIMEOUTS"))
+    sender, channels = _build_sender(config, store, conn_id)
     return WebhookState(
         store=store,
         app_secrets=secrets,
-        verify_token=verify_token or None,
+        verify_token=tokens[0] if tokens else None,
         max_body_bytes=max_body_bytes,
-        sender=_build_sender(config, store, conn_id),
+        sender=sender,
+        reply_channels=channels,
+        verify_tokens=tokens,
         airflow_hitl=_airflow_hitl(key("AIRFLOW_HITL")),
     )
 
 
+def _verify_tokens(value: object) -> tuple[str, ...]:
+    """The handshake tokens: one string, or a list of them (one per channel connection)."""
+    if value is None or value == "":
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(item, str) for item in values):
+        raise WebhookConfigError(f"{CONFIG_PREFIX}VERIFY_TOKEN must be a string or a list of strings")
+    return tuple(dict.fromkeys(item for item in values if item))
+
+
 def _no_secret_message(conn_id: object) -> str:
     """Say where the app secret goes: the connection's extra, however that connection is defined."""
+    if conn_id is None:
+        return (
+            "No app secret configured, so no webhook signature can be checked. Put the Meta app secret (App "
+            "settings > Basic) into the extra field app_secret of the connection named by [instagram_hil] "
+            "conn_id, messenger_conn_id or whatsapp_conn_id."
+        )
     if isinstance(conn_id, str) and conn_id:
         where = f"the Airflow connection {conn_id!r}"
         env = f"AIRFLOW_CONN_{conn_id.upper()}"
@@ -138,16 +169,34 @@ def _airflow_hitl(bridge: object) -> HitlBridge | None:
     return bridge
 
 
-def _build_sender(config: Mapping[str, Any], store: DecisionStore, conn_id: object) -> OutboxSender | None:
+def _build_sender(
+    config: Mapping[str, Any], store: DecisionStore, conn_id: object
+) -> tuple[OutboxSender | None, frozenset[str]]:
+    """The outbox sender, and the channels replies are queued for."""
+    channel_conns = {
+        channel: config.get(CONFIG_PREFIX + key) or None for channel, key in CHANNEL_CONN_KEYS.items()
+    }
+    for channel, value in channel_conns.items():
+        if value is not None and not isinstance(value, str):
+            raise WebhookConfigError(f"{CONFIG_PREFIX}{CHANNEL_CONN_KEYS[channel]} must name a connection")
+    channels = _reply_channels(config.get(CONFIG_PREFIX + "REPLY_CHANNELS"), channel_conns)
     if not config.get(CONFIG_PREFIX + "SEND_REPLIES", True):
-        return None
+        return None, channels
     send = config.get(CONFIG_PREFIX + "REPLY_SENDER")
     check = config.get(CONFIG_PREFIX + "REPLY_CHECKER")
     if send is None:
-        if not isinstance(conn_id, str) or not conn_id:
+        if conn_id is not None and (not isinstance(conn_id, str) or not conn_id):
             raise WebhookConfigError(f"{CONFIG_PREFIX}CONN_ID must name the connection that sends replies")
-        replies = HookReplies(conn_id)
+        if conn_id is None and not any(channel_conns.values()):
+            raise WebhookConfigError(f"{CONFIG_PREFIX}CONN_ID must name the connection that sends replies")
+        replies = HookReplies(
+            conn_id,
+            messenger_conn_id=channel_conns["messenger"],
+            whatsapp_conn_id=channel_conns["whatsapp"],
+        )
         send, check = replies.send, replies.count_sent
+        if config.get(CONFIG_PREFIX + "REPLY_CHANNELS") is None:
+            channels = replies.channels
     elif not callable(send):
         raise WebhookConfigError(f"{CONFIG_PREFIX}REPLY_SENDER must be a send(channel, recipient_id, text)")
     if check is not None and not callable(check):
@@ -156,4 +205,18 @@ def _build_sender(config: Mapping[str, Any], store: DecisionStore, conn_id: obje
         )
     threads = config.get(CONFIG_PREFIX + "REPLY_THREADS") or DEFAULT_REPLY_THREADS
     poll = config.get(CONFIG_PREFIX + "OUTBOX_POLL_INTERVAL") or DEFAULT_OUTBOX_POLL_INTERVAL
-    return OutboxSender(store.outbox, send, check=check, threads=threads, poll_interval=poll).start()
+    sender = OutboxSender(store.outbox, send, check=check, threads=threads, poll_interval=poll).start()
+    return sender, channels
+
+
+def _reply_channels(value: object, channel_conns: Mapping[str, str | None]) -> frozenset[str]:
+    """``REPLY_CHANNELS`` when given, else Instagram and Messenger, plus WhatsApp with its connection."""
+    if value is None:
+        return REPLY_CHANNELS | ({"whatsapp"} if channel_conns.get("whatsapp") else set())
+    items = list(value) if isinstance(value, (list, tuple, set, frozenset)) else None
+    if items is None or not all(isinstance(item, str) for item in items):
+        raise WebhookConfigError(f"{CONFIG_PREFIX}REPLY_CHANNELS must be a list of channel names")
+    unknown = set(items) - KNOWN_CHANNELS
+    if unknown:
+        raise WebhookConfigError(f"{CONFIG_PREFIX}REPLY_CHANNELS: unknown channel(s) {sorted(unknown)}")
+    return frozenset(str(item) for item in items)

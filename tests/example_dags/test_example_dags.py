@@ -9,6 +9,8 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
+from airflow_provider_instagram_hil.operators.messenger import MessengerApprovalOperator
+from airflow_provider_instagram_hil.operators.whatsapp import WhatsAppApprovalOperator
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
@@ -26,6 +28,8 @@ class TestExampleDags:
             "example_instagram_approval",
             "example_instagram_branching",
             "example_airflow_hitl",
+            "example_messenger_approval",
+            "example_whatsapp_approval",
         }
 
     def test_approval_dag(self, dagbag):
@@ -78,3 +82,46 @@ class TestExampleDags:
         assigned = {user["id"] for user in approve.assigned_users}
         assert set(notifier.recipients) == assigned == {"alice", "bob"}
         assert approve.downstream_task_ids == {"release"}
+
+
+class TestChannelExamples:
+    """The Messenger and WhatsApp examples are the Instagram one with the operator swapped."""
+
+    @pytest.mark.parametrize(
+        ("dag_id", "operator_class", "recipient"),
+        [
+            pytest.param(
+                "example_messenger_approval",
+                MessengerApprovalOperator,
+                "{{ var.value.instagram_hil_messenger_reviewer_id }}",
+                id="messenger",
+            ),
+            pytest.param(
+                "example_whatsapp_approval",
+                WhatsAppApprovalOperator,
+                "{{ var.value.instagram_hil_whatsapp_reviewer }}",
+                id="whatsapp",
+            ),
+        ],
+    )
+    def test_same_task_as_instagram_but_recipient_and_connection(
+        self, dagbag, dag_id, operator_class, recipient
+    ):
+        instagram = dagbag.dags["example_instagram_approval"].get_task("approve_publish")
+        dag = dagbag.dags[dag_id]
+        assert set(dag.task_ids) == {"extract", "approve_publish", "publish"}
+        approve = dag.get_task("approve_publish")
+        assert isinstance(approve, operator_class)
+        assert approve.recipient_id == recipient
+        for name in ("subject", "options", "reject_options", "response_timeout", "default_option"):
+            assert getattr(approve, name) == getattr(instagram, name)
+        assert [(f.label, f.value, f.display) for f in approve.fields] == [
+            (f.label, f.value, f.display) for f in instagram.fields
+        ]
+
+    def test_whatsapp_template_from_variables(self, monkeypatch):
+        monkeypatch.setenv("AIRFLOW_VAR_INSTAGRAM_HIL_WHATSAPP_TEMPLATE", "approval_request")
+        monkeypatch.setenv("AIRFLOW_VAR_INSTAGRAM_HIL_WHATSAPP_TEMPLATE_LANGUAGE", "de")
+        dagbag = DagBag(dag_folder=EXAMPLE_DAGS / "example_whatsapp_approval.py")
+        approve = dagbag.dags["example_whatsapp_approval"].get_task("approve_publish")
+        assert (approve.template_name, approve.template_language) == ("approval_request", "de")

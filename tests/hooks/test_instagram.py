@@ -22,7 +22,7 @@ from airflow_provider_instagram_hil.exceptions import (
     RateLimitedError,
     RecipientUnavailableError,
 )
-from airflow_provider_instagram_hil.hooks import instagram as hook_module
+from airflow_provider_instagram_hil.hooks import graph as hook_module
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 
 GRAPH = "https://graph.facebook.com/v25.0"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
 from airflow_provider_instagram_hil.messages import decode_payload
-from airflow_provider_instagram_hil.operators import instagram as operator_module
+from airflow_provider_instagram_hil.operators import approval as operator_module
 from airflow_provider_instagram_hil.operators.instagram import (
     DEFERRAL_GRACE,
     InstagramApprovalOperator,

@@ -2,7 +2,9 @@
 
 One stack (``SandboxStack``: Airflow via ``airflow dags test``, the sandbox Graph API and the real webhook):
 an approval answered by a tap, then prompts that fail on Graph faults (window closed and invalid token in
-the fast suite, every fault kind in the soak). Each failure must fail the task with a clear message and
+the fast suite, every fault kind in the soak), then an approval on Messenger and on WhatsApp (with its
+status callbacks) and a WhatsApp prompt refused outside the window. Each channel has its own connection,
+token, app secret and verify token. Each failure must fail the task with a clear message and
 leave no request pending; afterwards no token, app secret, verify token, masked or concealed value may
 appear in any log, process output, database file (Airflow's, with XComs, trigger rows and rendered
 fields; the decision store with its WAL) or anything else under AIRFLOW_HOME.
@@ -151,6 +153,30 @@ class TestFlowWithDebugLogging:
         _approve_run(stack, figures, env)
         figures("recovered", scope="graph_faults_e2e")
 
+    @pytest.mark.parametrize("channel", ["messenger", "whatsapp"])
+    def test_approval_on_another_channel(self, stack, channel, figures):
+        dag_id = f"example_{channel}_approval"
+        before = stack.prompt_count(channel)
+        run = stack.start_dag_test(dag_id)
+        prompt = stack.wait_for_prompt(count=before + 1, channel=channel)
+        assert stack.tap(prompt, "Approve").status_code == 200
+        assert run.wait(timeout=300) == 0, run.output()[-3000:]
+        assert stack.task_states(dag_id)[APPROVAL_TASK] == "success"
+        figures("dag_runs", scope="secrets_e2e")
+
+    def test_whatsapp_window_closed_fails_cleanly(self, stack, figures):
+        reviewer = stack.reviewer_of("whatsapp")
+        stack.set_window(reviewer, open_=False)
+        try:
+            run = stack.start_dag_test("example_whatsapp_approval")
+            run.wait(timeout=300)
+        finally:
+            stack.set_window(reviewer, open_=True)
+        assert stack.task_states("example_whatsapp_approval")[APPROVAL_TASK] == "failed"
+        assert "Set template_name and template_language" in run.output()
+        assert stack.store().maintenance.count_by_status().get("pending", 0) == 0
+        figures("dag_runs", scope="secrets_e2e")
+
     def test_no_secret_anywhere(self, stack, figures):
         secrets = {
             "access token": stack.token,
@@ -158,6 +184,11 @@ class TestFlowWithDebugLogging:
             "verify token": stack.verify_token,
             "masked value": MASKED_SECRET,
             "concealed value": CONCEALED_SECRET,
+            **{
+                f"{channel} {name.replace('_', ' ')}": value
+                for channel, own in stack.channel_secrets.items()
+                for name, value in own.items()
+            },
         }
         files = [path for path in stack.home.rglob("*") if path.is_file()]
         names = {path.name for path in files}

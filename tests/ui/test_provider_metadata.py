@@ -34,7 +34,7 @@ def info() -> dict:
 
 @pytest.fixture(scope="module")
 def connection_type(info) -> dict:
-    (conn_type,) = info["connection-types"]
+    (conn_type,) = [c for c in info["connection-types"] if c["connection-type"] == "instagram"]
     return conn_type
 
 
@@ -97,9 +97,14 @@ class TestPluginAndLinkOptions:
     def test_options_and_defaults(self, info, option, default):
         assert info["config"]["instagram_hil"]["options"][option]["default"] == default
 
-    def test_extra_link_is_importable(self, info):
+    def test_extra_links_are_importable(self, info):
         from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
+        from airflow_provider_instagram_hil.links.messenger import MessengerConversationLink
+        from airflow_provider_instagram_hil.links.whatsapp import WhatsAppConversationLink
 
-        (class_path,) = info["extra-links"]
-        module, _, name = class_path.rpartition(".")
-        assert getattr(__import__(module, fromlist=[name]), name) is InstagramConversationLink
+        found = []
+        for class_path in info["extra-links"]:
+            module, _, name = class_path.rpartition(".")
+            found.append(getattr(__import__(module, fromlist=[name]), name))
+        assert found == [InstagramConversationLink, MessengerConversationLink, WhatsAppConversationLink]
+        assert [link.name for link in found] == ["Instagram request", "Messenger request", "WhatsApp request"]

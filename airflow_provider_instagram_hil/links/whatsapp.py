@@ -1,0 +1,15 @@
+"""The "WhatsApp request" button on a WhatsApp approval task: the status page, or WhatsApp Web."""
+
+from __future__ import annotations
+
+from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
+
+WHATSAPP_INBOX_URL = "https://web.whatsapp.com/"
+
+
+class WhatsAppConversationLink(InstagramConversationLink):
+    """Operator extra link "WhatsApp request": the request's status page with
+    ``[instagram_hil] public_url`` set, else WhatsApp Web."""
+
+    name = "WhatsApp request"
+    inbox_url = WHATSAPP_INBOX_URL
