@@ -146,6 +146,8 @@ def get_provider_info() -> dict[str, Any]:
         "notifications": [
             "airflow_provider_instagram_hil.notifications.instagram.InstagramNotifier",
             "airflow_provider_instagram_hil.notifications.hitl.InstagramHITLNotifier",
+            "airflow_provider_instagram_hil.notifications.hitl.MessengerHITLNotifier",
+            "airflow_provider_instagram_hil.notifications.hitl.WhatsAppHITLNotifier",
         ],
         "extra-links": [
             "airflow_provider_instagram_hil.links.instagram.InstagramConversationLink",

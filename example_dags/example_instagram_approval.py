@@ -29,8 +29,9 @@ from typing import Any
 
 from airflow.sdk import DAG, Variable, task
 
-from airflow_provider_instagram_hil.operators.instagram import ApprovalResult, InstagramApprovalOperator
+from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
 from airflow_provider_instagram_hil.prompt import ReviewField
+from airflow_provider_instagram_hil.triggers.events import ApprovalResult
 
 RESPONSE_TIMEOUT = timedelta(
     seconds=float(Variable.get("instagram_hil_response_timeout_seconds", default=24 * 3600))

@@ -24,7 +24,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Variable, task
 
-from airflow_provider_instagram_hil.operators.instagram import ApprovalResult, InstagramApprovalOperator
+from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
+from airflow_provider_instagram_hil.triggers.events import ApprovalResult
 
 FULL_REFRESH = "Full refresh"
 INCREMENTAL = "Incremental"

@@ -1,7 +1,8 @@
 """The prompt of an Airflow human-in-the-loop task as a chat shows it: plain text within the channel's limit.
 
-Airflow's ``body`` is Markdown; Instagram shows text as typed (``*bold*`` stays starred), so the common
-marks are turned into plain text. The subject and the options are never cut; the body is shortened to fit.
+Airflow's ``body`` is Markdown; the chat apps show text as typed (``*bold*`` stays starred on Instagram,
+turns bold on WhatsApp), so the common marks are turned into plain text. The subject and the options
+are never cut; the body is shortened to fit.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
-from airflow_provider_instagram_hil.prompt import options_line, shorten_to_bytes
+from airflow_provider_instagram_hil.prompt import INSTAGRAM_LAYOUT, PromptLayout, options_line, shorten_to
 
 _LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
@@ -42,27 +42,28 @@ def hitl_prompt(
     options: Sequence[str],
     *,
     footer: str = "",
-    max_bytes: int = MAX_TEXT_BYTES,
+    layout: PromptLayout = INSTAGRAM_LAYOUT,
 ) -> str:
-    """Subject, plain body, then the options line (or ``footer`` when given), within ``max_bytes``.
+    """Subject, plain body, then the options line (or ``footer`` when given), within the layout's limit.
 
     :raises ValueError: when the subject and the last line alone do not fit.
     """
+    limit = layout.limit
     subject = " ".join(subject.split()) if subject else ""
     if not subject:
         raise ValueError("the human-in-the-loop task has no subject")
-    tail = footer or options_line(options)
-    head = f"{subject}\n\n{tail}"
-    size = len(head.encode("utf-8"))
-    if size > max_bytes:
+    tail = footer or (options_line(options) if layout.options_line else "")
+    head = f"{subject}\n\n{tail}" if tail else subject
+    size = limit.measure(head)
+    if size > limit.size:
         raise ValueError(
-            f"the subject and the options take {size} UTF-8 bytes; an Instagram message holds at most "
-            f"{max_bytes}. Shorten the task's subject or option titles."
+            f"the subject and the options take {size} {limit.unit_name}; {layout.where} holds at most "
+            f"{limit.size}. Shorten the task's subject or option titles."
         )
     plain = markdown_to_text(body)
-    room = max_bytes - size - len(b"\n\n")
+    room = limit.size - size - limit.measure("\n\n")
     if not plain or room < 8:
         return head
-    if len(plain.encode("utf-8")) > room:
-        plain = shorten_to_bytes(plain, room)
-    return f"{subject}\n\n{plain}\n\n{tail}"
+    if limit.measure(plain) > room:
+        plain = shorten_to(plain, room, limit)
+    return f"{subject}\n\n{plain}\n\n{tail}" if tail else f"{subject}\n\n{plain}"

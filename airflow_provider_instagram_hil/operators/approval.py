@@ -24,10 +24,10 @@ from airflow_provider_instagram_hil.exceptions import (
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
 from airflow_provider_instagram_hil.prompt import ReviewField
 from airflow_provider_instagram_hil.store import (
+    PROMPTED,
     ApprovalRequest,
     DecisionPolicy,
     DecisionStore,
-    Delivery,
     PolicyKind,
     Recipient,
     RecipientRole,
@@ -62,10 +62,6 @@ DEFAULT_RESPONSE_TIMEOUT = timedelta(hours=24)
 #: Extra time the scheduler grants past the deadline: the trigger ends the wait itself; this only
 #: catches a triggerer that died (it outlasts the trigger's own retries against a failing store).
 DEFERRAL_GRACE = timedelta(minutes=10)
-#: The subject is kept with the request (reminders and notices quote it); never the fields.
-MAX_SUBJECT_CHARS = 500
-#: Deliveries that mean a recipient has this try's prompt (status callbacks move SENT on).
-PROMPTED = frozenset({Delivery.SENT, Delivery.DELIVERED, Delivery.READ})
 
 
 class BaseApprovalOperator(BaseOperator, SkipMixin):
@@ -218,7 +214,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             default_option=self.default_option,
             reject_options=self.reject_options,
             policy=self.policy,
-            subject=self.subject.strip()[:MAX_SUBJECT_CHARS],
+            subject=self.subject,
             channel=self.channel.name,
         )
         self.log.info(

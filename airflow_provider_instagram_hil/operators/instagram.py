@@ -8,26 +8,7 @@ from typing import Any
 from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
-from airflow_provider_instagram_hil.operators.approval import (
-    APPROVE,
-    DEFAULT_RESPONSE_TIMEOUT,
-    DEFERRAL_GRACE,
-    MAX_SUBJECT_CHARS,
-    REJECT,
-    BaseApprovalOperator,
-)
-from airflow_provider_instagram_hil.triggers.events import ApprovalResult, DecisionEventPayload
-
-__all__ = [
-    "APPROVE",
-    "DEFAULT_RESPONSE_TIMEOUT",
-    "DEFERRAL_GRACE",
-    "MAX_SUBJECT_CHARS",
-    "REJECT",
-    "ApprovalResult",
-    "DecisionEventPayload",
-    "InstagramApprovalOperator",
-]
+from airflow_provider_instagram_hil.operators.approval import BaseApprovalOperator
 
 
 class InstagramApprovalOperator(BaseApprovalOperator):

@@ -60,6 +60,9 @@ class Delivery(str, enum.Enum):
     FAILED = "failed"
 
 
+#: Deliveries that mean the recipient has the prompt (WhatsApp reports delivered and read later).
+PROMPTED = frozenset({Delivery.SENT, Delivery.DELIVERED, Delivery.READ})
+
 #: Where a response came from: a channel's webhook, Airflow's own HITL API, or the command line.
 RESPONSE_SOURCES = frozenset({"instagram", "messenger", "whatsapp", "airflow", "cli"})
 

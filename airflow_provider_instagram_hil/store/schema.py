@@ -33,6 +33,8 @@ MAX_PARTY_ID_CHARS = 64
 MAX_MID_CHARS = 255
 MAX_OPTION_CHARS = 100
 MAX_REASON_CHARS = 500
+#: A request keeps its subject (reminders and notices quote it), cut to this many characters.
+MAX_SUBJECT_CHARS = 500
 MAX_ERROR_CHARS = 255
 
 metadata = MetaData()

@@ -47,6 +47,7 @@ from airflow_provider_instagram_hil.store.rows import (
 from airflow_provider_instagram_hil.store.schema import (
     MAX_ERROR_CHARS,
     MAX_PARTY_ID_CHARS,
+    MAX_SUBJECT_CHARS,
     recipients,
     requests,
     responses,
@@ -319,7 +320,7 @@ class DecisionStore:
                 row={
                     "request_id": new_request_id(),
                     "source": source,
-                    "subject": subject,
+                    "subject": " ".join(subject.split())[:MAX_SUBJECT_CHARS] if subject else None,
                     "options": json.dumps(list(options)),
                     "reject_options": json.dumps(list(reject_options)),
                     "default_option": default_option,

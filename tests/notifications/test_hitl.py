@@ -16,7 +16,11 @@ from conftest import TEST_TOKEN
 from airflow_provider_instagram_hil.config import shared_store
 from airflow_provider_instagram_hil.hitl.bridge import SOURCE
 from airflow_provider_instagram_hil.messages import decode_payload
-from airflow_provider_instagram_hil.notifications.hitl import InstagramHITLNotifier
+from airflow_provider_instagram_hil.notifications.hitl import (
+    InstagramHITLNotifier,
+    MessengerHITLNotifier,
+    WhatsAppHITLNotifier,
+)
 from airflow_provider_instagram_hil.prompt import options_line
 from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
 from airflow_provider_instagram_hil.store import Delivery
@@ -175,3 +179,52 @@ def test_nobody_mapped_among_the_assigned_users_sends_nothing(graph, capsys):
 def test_recipients_must_map_users_to_distinct_igsids(recipients):
     with pytest.raises(ValueError, match="recipients"):
         InstagramHITLNotifier(recipients=recipients)
+
+
+class TestOtherChannels:
+    """The same notifier on Messenger (button template) and WhatsApp (reply buttons), over real HTTP."""
+
+    @pytest.fixture
+    def sandbox(self, channel_conn_env, monkeypatch, sqlite_url):
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", sqlite_url)
+        monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+        with SandboxGraphApi(token=TEST_TOKEN, page_token=TEST_TOKEN, whatsapp_token=TEST_TOKEN) as graph:
+            channel_conn_env("messenger", host=graph.url)
+            channel_conn_env("whatsapp", host=graph.url)
+            yield graph
+
+    @pytest.mark.parametrize(
+        ("notifier", "recipient", "stored_as", "kind"),
+        [
+            pytest.param(
+                MessengerHITLNotifier,
+                "6543210987654321",
+                "6543210987654321",
+                "button_template",
+                id="messenger",
+            ),
+            pytest.param(
+                WhatsAppHITLNotifier,
+                "+49 151 2345 6789",
+                "4915123456789",
+                "interactive_button",
+                id="whatsapp",
+            ),
+        ],
+    )
+    def test_buttons_on_the_channel_and_a_request_for_it(self, sandbox, notifier, recipient, stored_as, kind):
+        ctx = context(ApprovalOperator(task_id="ship", subject="Ship?", body="**Rows:** 3"))
+        notifier(recipients={"alice": recipient})(ctx)
+
+        (message,) = sandbox.wait_for_messages(1)
+        assert (message["channel"], message["kind"]) == (notifier.channel.name, kind)
+        assert [o["title"] for o in message["options"]] == ["Approve", "Reject"]
+        assert message["text"].startswith("Ship?\n\nRows: 3")
+        request = request_of(ctx["ti"])
+        assert [(r.channel, r.recipient_id, r.name) for r in request.recipients] == [
+            (notifier.channel.name, stored_as, "alice")
+        ]
+
+    def test_a_number_that_is_no_phone_number_fails_at_parse_time(self):
+        with pytest.raises(ValueError, match="international format"):
+            WhatsAppHITLNotifier(recipients={"alice": "0151 2345"})
