@@ -11,12 +11,13 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert, inspect, select
 from sqlalchemy.engine import Connection
 
 from airflow_provider_instagram_hil.exceptions import SchemaVersionError
 from airflow_provider_instagram_hil.store.schema import (
     UtcDateTime,
+    contacts,
     metadata,
     outbox,
     recipients,
@@ -157,8 +158,33 @@ def _v2_response(row: Any) -> dict[str, Any]:
     }
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """Two request columns (``require_reason``, ``timezone``), the outbox's ``event_key`` and its unique
+    index, and the contacts table.
+
+    Every addition is skipped where it exists already: a store migrated from schema 1 in the same run got
+    today's tables from the step before.
+    """
+    found = {table: {c["name"] for c in inspect(conn).get_columns(table)} for table in _V3_COLUMNS}
+    for table, columns in _V3_COLUMNS.items():
+        for name, ddl in columns.items():
+            if name not in found[table]:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}")
+    indexes = {index["name"] for index in inspect(conn).get_indexes("ighil_outbox")}
+    if "ux_ighil_outbox_event_key" not in indexes:
+        conn.exec_driver_sql("CREATE UNIQUE INDEX ux_ighil_outbox_event_key ON ighil_outbox (event_key)")
+    metadata.create_all(conn, tables=[contacts], checkfirst=True)
+
+
+#: Columns schema 3 adds, as ``ALTER TABLE ... ADD COLUMN`` spells them on SQLite and PostgreSQL alike.
+_V3_COLUMNS = {
+    "ighil_requests": {"require_reason": "BOOLEAN DEFAULT false NOT NULL", "timezone": "VARCHAR(64)"},
+    "ighil_outbox": {"event_key": "VARCHAR(255)"},
+}
+
+
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1`` inside the caller's transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(conn: Connection, found: int, target: int) -> None:

@@ -58,6 +58,10 @@ class Delivery(str, enum.Enum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    WAITING = "waiting"
+    """Meta refused it (the 24-hour window is closed): it is sent when the person next writes."""
+    CONTACTED = "contacted"
+    """A waiting prompt's recipient wrote to the account: the task's worker sends it now."""
 
 
 #: Deliveries that mean the recipient has the prompt (WhatsApp reports delivered and read later).
@@ -131,6 +135,8 @@ class RequestState:
     responses: tuple[Response, ...] = ()
     newer_try: bool = False
     """A later try of the same task instance has a request of its own: this one's task moved on."""
+    contacted: bool = False
+    """A recipient whose prompt waits for contact wrote to the account (the worker should send it)."""
 
     @property
     def resolved(self) -> bool:
@@ -163,6 +169,10 @@ class ApprovalRequest:
     closed_reason: str | None
     recipients: tuple[Recipient, ...] = ()
     responses: tuple[Response, ...] = ()
+    require_reason: bool = False
+    """A rejection needs a reason, typed after the option."""
+    timezone: str | None = None
+    """The IANA time zone deadlines are shown in; None: UTC."""
 
     @property
     def state(self) -> RequestState:
@@ -176,6 +186,7 @@ class ApprovalRequest:
             expires_at=self.expires_at,
             closed_reason=self.closed_reason,
             responses=self.responses,
+            contacted=any(r.delivery is Delivery.CONTACTED for r in self.recipients),
         )
 
     @property

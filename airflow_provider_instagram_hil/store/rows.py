@@ -96,6 +96,7 @@ def state_from_row(row: Row, responses: Iterable[Response] = ()) -> RequestState
         closed_reason=row.closed_reason,
         responses=tuple(responses),
         newer_try=bool(getattr(row, "newer_try", False)),
+        contacted=bool(getattr(row, "contacted", False)),
     )
 
 
@@ -126,4 +127,6 @@ def request_from_rows(
         closed_reason=row.closed_reason,
         recipients=tuple(recipient_from_row(r) for r in recipients),
         responses=tuple(response_from_row(r) for r in responses),
+        require_reason=bool(row.require_reason),
+        timezone=row.timezone,
     )

@@ -17,15 +17,17 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql import false
 from sqlalchemy.types import TypeDecorator
 
 #: Bump when the tables change, and add a step to ``migrations.MIGRATIONS``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MAX_REQUEST_ID_CHARS = 64
 MAX_PARTY_ID_CHARS = 64
@@ -36,6 +38,7 @@ MAX_REASON_CHARS = 500
 #: A request keeps its subject (reminders and notices quote it), cut to this many characters.
 MAX_SUBJECT_CHARS = 500
 MAX_ERROR_CHARS = 255
+MAX_TIMEZONE_CHARS = 64
 
 metadata = MetaData()
 
@@ -95,6 +98,9 @@ requests = Table(
     Column("responded_at", UtcDateTime, nullable=True),
     Column("timed_out", Boolean, nullable=False),
     Column("closed_reason", String(MAX_ERROR_CHARS), nullable=True),
+    # Since schema 3: a rejection needs a typed reason; the time zone deadlines are shown in.
+    Column("require_reason", Boolean, nullable=False, server_default=false()),
+    Column("timezone", String(MAX_TIMEZONE_CHARS), nullable=True),
     UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="uq_ighil_requests_try"),
 )
 Index("ix_ighil_requests_status_expires", requests.c.status, requests.c.expires_at)
@@ -154,9 +160,24 @@ outbox = Table(
     Column("message_id", String(MAX_MID_CHARS), nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("last_error", String(MAX_ERROR_CHARS), nullable=True),
+    # Since schema 3: the inbound event a reply answers (a typed message's mid), so a redelivered event
+    # queues its reply once.
+    Column("event_key", String(MAX_MID_CHARS), nullable=True),
 )
 Index("ix_ighil_outbox_due", outbox.c.state, outbox.c.not_before)
 Index("ix_ighil_outbox_request", outbox.c.request_id)
+Index("ux_ighil_outbox_event_key", outbox.c.event_key, unique=True)
+
+# Since schema 3: when each person last wrote to the account, per channel: Meta lets the account message
+# them for 24 hours after that (reminders check it; a prompt waiting for contact is sent on it).
+contacts = Table(
+    "ighil_contacts",
+    metadata,
+    Column("channel", String(32), nullable=False),
+    Column("sender_id", String(MAX_PARTY_ID_CHARS), nullable=False),
+    Column("last_inbound_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("channel", "sender_id", name="pk_ighil_contacts"),
+)
 
 #: Child tables, keyed by ``request_id``; deleted together with their request.
 CHILD_TABLES = (recipients, responses, outbox)

@@ -284,6 +284,8 @@ class DecisionStore:
         subject: str | None = None,
         source: str = "operator",
         channel: str = "instagram",
+        require_reason: bool = False,
+        timezone: str | None = None,
         now: datetime | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """Create the pending request of one task try, or return the one it already has.
@@ -294,6 +296,8 @@ class DecisionStore:
         task instance are superseded (their buttons then say so).
 
         :param recipients: ids on ``channel``, or :class:`RecipientSpec` for other channels and names.
+        :param require_reason: a rejection counts only with a reason typed after the option.
+        :param timezone: the IANA time zone deadlines are shown in (None: UTC).
         :return: the request and whether this call created it.
         """
         specs = _recipient_specs(recipients, channel)
@@ -331,6 +335,8 @@ class DecisionStore:
                     "expires_at": expires_at,
                     "status": RequestStatus.PENDING.value,
                     "timed_out": False,
+                    "require_reason": require_reason,
+                    "timezone": timezone,
                 },
                 specs=specs,
                 now=now,

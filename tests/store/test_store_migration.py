@@ -27,16 +27,15 @@ OTHER_REVIEWER = "17841400000000002"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def v1_url(request, tmp_path) -> str:
-    """A store of schema 1, as provider 0.1.0 left it."""
+def _load(request, tmp_path, version: int) -> str:
+    """A copy of the schema-``version`` fixture store on the requested backend; its URL."""
     if request.param == "sqlite":
         path = tmp_path / "instagram_hil.db"
-        shutil.copy(DATA / "v1_store.db", path)
+        shutil.copy(DATA / f"v{version}_store.db", path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
     schema = url.rsplit("search_path%3D", 1)[-1]
-    dump = (DATA / "v1_store.postgres.sql").read_text().replace("__SCHEMA__", schema)
+    dump = (DATA / f"v{version}_store.postgres.sql").read_text().replace("__SCHEMA__", schema)
     engine = build_engine(url)
     with engine.begin() as conn:
         for statement in _statements(dump):
@@ -45,13 +44,25 @@ def v1_url(request, tmp_path) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def v1_url(request, tmp_path) -> str:
+    """A store of schema 1, as provider 0.1.0 left it."""
+    return _load(request, tmp_path, 1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def v2_url(request, tmp_path) -> str:
+    """A store of schema 2 (several reviewers, responses, the outbox), as the provider left it."""
+    return _load(request, tmp_path, 2)
+
+
 def _statements(dump: str) -> list[str]:
     lines = [line for line in dump.splitlines() if not line.startswith("--")]
     return [part.strip() for part in "\n".join(lines).split(";\n") if part.strip()]
 
 
-def _by_run(store: DecisionStore) -> dict[str, object]:
-    rows = store.maintenance.list_requests(dag_id="v1_dag")
+def _by_run(store: DecisionStore, dag_id: str = "v1_dag") -> dict[str, object]:
+    rows = store.maintenance.list_requests(dag_id=dag_id)
     return {row.run_id: store.get_request(row.request_id) for row in rows}
 
 
@@ -133,7 +144,7 @@ class TestMigrationFromV1:
         assert store.get_states([pending.request_id])[pending.request_id].chosen_option == "Approve"
         store.dispose()
 
-    def test_the_v1_table_is_gone_and_the_v2_tables_exist(self, v1_url):
+    def test_the_v1_table_is_gone_and_the_current_tables_exist(self, v1_url):
         DecisionStore(v1_url).ensure_schema()
 
         engine = build_engine(v1_url)
@@ -146,6 +157,7 @@ class TestMigrationFromV1:
             "ighil_recipients",
             "ighil_responses",
             "ighil_outbox",
+            "ighil_contacts",
         }
         assert "ix_ighil_requests_status_expires" in indexes
 
@@ -185,6 +197,70 @@ class TestMigrationFromV1:
         store.dispose()
 
 
+class TestMigrationFromV2:
+    def test_every_request_keeps_its_recipients_responses_and_replies(self, v2_url):
+        assert _version(v2_url) == 2
+        store = DecisionStore(v2_url)
+
+        requests = _by_run(store, "v2_dag")
+
+        assert _version(v2_url) == SCHEMA_VERSION
+        statuses = {run: (r.status, r.chosen_option) for run, r in requests.items()}
+        assert statuses == {
+            "run_1": (RequestStatus.PENDING, None),
+            "run_2": (RequestStatus.DECIDED, "Reject"),
+            "run_3": (RequestStatus.PENDING, None),
+            "run_4": (RequestStatus.PENDING, None),
+            "run_5": (RequestStatus.CANCELLED, None),
+            "run_6": (RequestStatus.DECIDED, "Reject"),
+        }
+        deliveries = {(r.name, r.delivery) for r in requests["run_1"].recipients}
+        assert deliveries == {("alice", Delivery.SENT), ("bob", Delivery.FAILED)}
+        (answer,) = requests["run_2"].responses
+        assert (answer.responder_id, answer.option, answer.reason) == (
+            REVIEWER,
+            "Reject",
+            "numbers look wrong",
+        )
+        assert [(r.responder_id, r.option) for r in requests["run_3"].responses] == [
+            (OTHER_REVIEWER, "Approve")
+        ]
+        assert requests["run_4"].source == "airflow-hitl"
+        assert [r.channel for r in requests["run_4"].recipients] == ["messenger"]
+        assert store.outbox.counts() == {"pending": 1}
+        assert store.maintenance.integrity_problems() == []
+        store.dispose()
+
+    def test_the_quorum_in_progress_still_closes_on_the_next_approval(self, v2_url):
+        store = DecisionStore(v2_url)
+        run_3 = _by_run(store, "v2_dag")["run_3"]
+
+        result = store.record_decision(run_3.request_id, option="Approve", responder_id=REVIEWER, mid="m_new")
+
+        assert (result.outcome, result.closed, result.request.chosen_option) == (
+            Outcome.RECORDED,
+            True,
+            "Approve",
+        )
+        store.dispose()
+
+    def test_the_new_columns_and_table_exist_with_their_defaults(self, v2_url):
+        store = DecisionStore(v2_url)
+        store.ensure_schema()
+        engine = build_engine(v2_url)
+        with engine.connect() as conn:
+            flags = conn.execute(text("SELECT DISTINCT require_reason FROM ighil_requests")).scalars().all()
+            zones = conn.execute(text("SELECT DISTINCT timezone FROM ighil_requests")).scalars().all()
+            keys = conn.execute(text("SELECT event_key FROM ighil_outbox")).scalars().all()
+            assert conn.execute(text("SELECT COUNT(*) FROM ighil_contacts")).scalar() == 0
+        indexes = {ix["name"] for ix in inspect(engine).get_indexes("ighil_outbox")}
+        engine.dispose()
+        assert [bool(flag) for flag in flags] == [False]
+        assert (zones, keys) == ([None], [None])
+        assert "ux_ighil_outbox_event_key" in indexes
+        store.dispose()
+
+
 def _open_store(url, barrier, results):
     store = DecisionStore(url)
     try:
@@ -196,9 +272,11 @@ def _open_store(url, barrier, results):
         store.dispose()
 
 
-def test_the_fixture_files_are_real_v1_stores():
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_fixture_files_are_real_old_stores(version):
     """Guard against regenerating the fixtures with a newer provider by mistake."""
-    dump = (DATA / "v1_store.postgres.sql").read_text()
-    assert "recipients text NOT NULL" in dump
-    assert "INSERT INTO __SCHEMA__.ighil_schema_version VALUES (1, 1);" in dump
-    assert secrets.compare_digest((DATA / "v1_store.db").read_bytes()[:16], b"SQLite format 3\x00")
+    dump = (DATA / f"v{version}_store.postgres.sql").read_text()
+    assert f"INSERT INTO __SCHEMA__.ighil_schema_version VALUES (1, {version});" in dump
+    assert ("recipients text NOT NULL" in dump) is (version == 1)
+    assert "require_reason" not in dump
+    assert secrets.compare_digest((DATA / f"v{version}_store.db").read_bytes()[:16], b"SQLite format 3\x00")
