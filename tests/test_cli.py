@@ -312,7 +312,7 @@ class TestWebhookDefaults:
 class TestStoreCommands:
     def test_init_then_check(self, sqlite_url, capsys):
         assert main(["store", "init", "--url", sqlite_url]) == 0
-        assert f"Decision store ready: {sqlite_url} (schema 2)" in capsys.readouterr().out
+        assert f"Decision store ready: {sqlite_url} (schema 3)" in capsys.readouterr().out
 
         assert main(["store", "check", "--url", sqlite_url]) == 0
         out = capsys.readouterr().out
