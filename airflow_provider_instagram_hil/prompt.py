@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
 
@@ -143,9 +145,36 @@ class ReviewField:
     __str__ = __repr__
 
 
-def options_line(options: Sequence[str]) -> str:
-    """The last line of a prompt: what the reviewer can answer (typed, where quick replies do not show)."""
-    return OPTIONS_PREFIX + OPTIONS_SEPARATOR.join(options)
+def options_line(options: Sequence[str], code: str | None = None) -> str:
+    """The last line of a prompt: what the reviewer can answer (typed, where quick replies do not show),
+    and the request's code for a typed answer when they have several (``Reply: A / B (request K7Q)``)."""
+    line = OPTIONS_PREFIX + OPTIONS_SEPARATOR.join(options)
+    return f"{line} (request {code})" if code else line
+
+
+def deadline_line(expires_at: datetime, timezone_name: str | None = None, default: str | None = None) -> str:
+    """When an answer stops counting, in the DAG author's time zone, and what happens then:
+    ``Answer by Thu 3 Dec 14:00 CET (no answer: Reject).``
+
+    :raises ValueError: for a time zone the system does not know.
+    """
+    local = expires_at.astimezone(zone(timezone_name))
+    when = f"{local:%a} {local.day} {local:%b} {local:%H:%M} {local.tzname()}"
+    then = default if default is not None else "the task fails"
+    return f"Answer by {when} (no answer: {then})."
+
+
+def zone(name: str | None) -> tzinfo:
+    """The IANA time zone ``name`` (None: UTC).
+
+    :raises ValueError: naming the zone when the system's time zone database does not have it.
+    """
+    if not name or name.upper() == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin'") from None
 
 
 def render_prompt(
@@ -153,6 +182,9 @@ def render_prompt(
     fields: Sequence[ReviewField],
     options: Sequence[str],
     layout: PromptLayout = INSTAGRAM_LAYOUT,
+    *,
+    deadline: str = "",
+    code: str | None = None,
 ) -> str:
     """Render the prompt text: the subject, one ``label: value`` line per shown field, then the options.
 
@@ -165,16 +197,18 @@ def render_prompt(
     :param fields: review fields; concealed ones are left out.
     :param options: the options the reviewer can choose from.
     :param layout: the channel's limit and layout.
+    :param deadline: a line saying until when an answer counts (:func:`deadline_line`), kept whole.
+    :param code: the request's short code for typed answers, shown after the options (or the deadline).
     :raises ValueError: when the subject is empty, or the subject and the options alone exceed the limit.
     """
     limit = layout.limit
     subject = _clean(subject or "", layout)
     if not subject:
         raise ValueError("subject must not be empty")
-    tail = options_line(options) if layout.options_line else ""
+    tail = _tail(options, layout, deadline, code)
     bare = _assemble(subject, [], tail, layout)
     if limit.measure(bare) > limit.size:
-        what = "the subject and the options take" if layout.options_line else "the subject takes"
+        what = "the subject and the options take" if tail else "the subject takes"
         raise ValueError(
             f"{what} {limit.measure(bare)} {limit.unit_name}; {layout.where} holds at most {limit.size}. "
             f"Shorten the subject{' or the option titles' if layout.options_line else ''}."
@@ -207,6 +241,16 @@ def render_prompt(
     if first is not None:
         return _assemble(subject, first + more, tail, layout)
     return bare
+
+
+def _tail(options: Sequence[str], layout: PromptLayout, deadline: str, code: str | None) -> str:
+    """The block after the fields: the deadline, then the options line (or the code alone)."""
+    lines = [deadline] if deadline else []
+    if layout.options_line:
+        lines.append(options_line(options, code))
+    elif code:
+        lines.append(f"Request {code}.")
+    return layout.line_separator.join(lines)
 
 
 def _clean(text: str, layout: PromptLayout) -> str:

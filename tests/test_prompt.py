@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
@@ -7,8 +9,10 @@ from airflow_provider_instagram_hil.prompt import (
     ELLIPSIS,
     MASK,
     ReviewField,
+    deadline_line,
     options_line,
     render_prompt,
+    zone,
 )
 
 OPTIONS = ["Approve", "Reject"]
@@ -172,3 +176,36 @@ class TestRenderPrompt:
         text = render_prompt(subject, [ReviewField("Rows", "12")], OPTIONS)
         assert size(text) == MAX_TEXT_BYTES
         assert text == render_prompt(subject, [], OPTIONS)  # no room for any field line
+
+
+class TestDeadline:
+    WHEN = datetime(2026, 12, 3, 13, 0, tzinfo=timezone.utc)  # a Thursday
+
+    @pytest.mark.parametrize(
+        ("zone_name", "default", "line"),
+        [
+            (None, None, "Answer by Thu 3 Dec 13:00 UTC (no answer: the task fails)."),
+            ("Europe/Berlin", "Reject", "Answer by Thu 3 Dec 14:00 CET (no answer: Reject)."),
+            ("America/New_York", "Approve", "Answer by Thu 3 Dec 08:00 EST (no answer: Approve)."),
+            ("Asia/Kolkata", None, "Answer by Thu 3 Dec 18:30 IST (no answer: the task fails)."),
+        ],
+    )
+    def test_line(self, zone_name, default, line):
+        assert deadline_line(self.WHEN, zone_name, default) == line
+
+    def test_unknown_zone_is_named(self):
+        with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+            zone("Mars/Olympus")
+
+    def test_prompt_keeps_deadline_and_code_whole_and_shortens_fields_first(self):
+        deadline = deadline_line(self.WHEN, "Europe/Berlin", "Reject")
+        fields = [ReviewField("notes", "n" * 2000)]
+
+        text = render_prompt("Deploy v2?", fields, ["Approve", "Reject"], deadline=deadline, code="K7Q")
+
+        assert size(text) <= MAX_TEXT_BYTES
+        assert text.startswith("Deploy v2?")
+        assert text.endswith(f"{deadline}\nReply: Approve / Reject (request K7Q)")
+
+    def test_options_line_without_code(self):
+        assert options_line(["Approve", "Reject"]) == "Reply: Approve / Reject"

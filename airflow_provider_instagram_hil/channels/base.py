@@ -110,9 +110,19 @@ class Channel(ABC):
         :raises ValueError: when it cannot be a recipient on this channel.
         """
 
-    def render_prompt(self, subject: str, fields: Sequence[ReviewField], options: Sequence[str]) -> str:
-        """The prompt's text for ``options``, within the limit of the style that shows them."""
-        return render_prompt(subject, fields, options, self.style_for(len(options)).layout)
+    def render_prompt(
+        self,
+        subject: str,
+        fields: Sequence[ReviewField],
+        options: Sequence[str],
+        *,
+        deadline: str = "",
+        code: str | None = None,
+    ) -> str:
+        """The prompt's text for ``options``, within the limit of the style that shows them (see
+        :func:`~airflow_provider_instagram_hil.prompt.render_prompt` for ``deadline`` and ``code``)."""
+        layout = self.style_for(len(options)).layout
+        return render_prompt(subject, fields, options, layout, deadline=deadline, code=code)
 
     # -- sending --------------------------------------------------------------------------------------
 

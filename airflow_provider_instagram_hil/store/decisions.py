@@ -168,7 +168,7 @@ def record_response(
     responder learns who beat them.
     """
     request = load_request(conn, request_id, lock=True)
-    result = _judge(request, option, responder_id, channel, mid_key(mid), now)
+    result = _judge(request, option, responder_id, channel, mid_key(mid), now, reason)
     if result.outcome is Outcome.RECORDED:
         assert request is not None
         first = None
@@ -216,6 +216,7 @@ def _judge(
     channel: str,
     mid: str | None,
     now: datetime,
+    reason: str | None = None,
 ) -> DecisionResult:
     """What a response would come to, before anything is written (RECORDED: go ahead)."""
     if request is None:
@@ -237,6 +238,8 @@ def _judge(
     if now >= request.expires_at:
         # Past its deadline, not yet closed by the trigger: late all the same.
         return DecisionResult(Outcome.EXPIRED, request)
+    if request.require_reason and option in request.reject_options and not (reason and reason.strip()):
+        return DecisionResult(Outcome.REASON_REQUIRED, request)
     return DecisionResult(Outcome.RECORDED, request)
 
 

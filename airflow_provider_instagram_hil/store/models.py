@@ -41,6 +41,8 @@ class Outcome(str, enum.Enum):
     """The sender is a recipient, but on another channel than the one the response came from."""
     UNKNOWN_REQUEST = "unknown_request"
     INVALID_OPTION = "invalid_option"
+    REASON_REQUIRED = "reason_required"
+    """A rejection without a reason, on a request that requires one: nothing recorded."""
 
 
 class RecipientRole(str, enum.Enum):
@@ -255,6 +257,8 @@ class OutboxMessage:
     kind: str = "reply"
     request_id: str | None = None
     not_before: datetime | None = None
+    event_key: str | None = None
+    """The inbound event it answers, when nothing else is recorded for it: queued once per key."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
+from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.store.models import OutboxItem, OutboxMessage
 from airflow_provider_instagram_hil.store.schema import MAX_ERROR_CHARS, outbox
 
@@ -67,9 +69,14 @@ def enqueue(conn: Connection, messages: Iterable[OutboxMessage], now: datetime) 
             "not_before": message.not_before or now,
             "state": PENDING,
             "attempts": 0,
+            "event_key": message.event_key,
         }
         for message in messages
     ]
+    keys = [row["event_key"] for row in rows if row["event_key"] is not None]
+    if keys:  # a redelivered event: its replies are queued already
+        queued = set(conn.execute(select(outbox.c.event_key).where(outbox.c.event_key.in_(keys))).scalars())
+        rows = [row for row in rows if row["event_key"] is None or row["event_key"] not in queued]
     if rows:
         conn.execute(insert(outbox), rows)
     return len(rows)
@@ -85,9 +92,15 @@ class OutboxQueue:
         self.store = store
 
     def add(self, messages: Iterable[OutboxMessage], *, now: datetime | None = None) -> int:
-        """Queue messages in a transaction of their own; return how many."""
-        with self.store.transaction() as conn:
-            return enqueue(conn, messages, now or _utcnow())
+        """Queue messages in a transaction of their own; return how many (those with an ``event_key``
+        already queued, by an earlier delivery of the same event, are left out)."""
+        try:
+            with self.store.transaction() as conn:
+                return enqueue(conn, messages, now or _utcnow())
+        except StoreUnavailableError as exc:
+            if isinstance(exc.__cause__, IntegrityError):  # another process queued them a moment ago
+                return 0
+            raise
 
     def claim(self, limit: int, lease: timedelta, *, now: datetime | None = None) -> list[OutboxItem]:
         """Claim up to ``limit`` due rows for ``lease``; other senders skip them until it runs out.

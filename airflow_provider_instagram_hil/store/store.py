@@ -37,6 +37,7 @@ from airflow_provider_instagram_hil.store.models import (
     RequestStatus,
     Response,
 )
+from airflow_provider_instagram_hil.store.outbox import enqueue
 from airflow_provider_instagram_hil.store.policy import FIRST, DecisionPolicy
 from airflow_provider_instagram_hil.store.rows import (
     is_request_id,
@@ -409,10 +410,16 @@ class DecisionStore:
             )
 
     def cancel_request(
-        self, request_id: str, reason: str = "cancelled", *, now: datetime | None = None
+        self,
+        request_id: str,
+        reason: str = "cancelled",
+        *,
+        now: datetime | None = None,
+        messages: MessageFactory | None = None,
     ) -> bool:
         """Cancel a pending request (its task was stopped, or no prompt could be sent).
 
+        :param messages: turns the cancellation into notices that commit with it.
         :return: whether it was pending (and is now cancelled).
         """
         if not is_request_id(request_id):
@@ -429,6 +436,10 @@ class DecisionStore:
             )
             if result.rowcount == 1:
                 announce_closed(conn, request_id)
+                cancelled = decisions.load_request(conn, request_id) if messages is not None else None
+                if messages is not None and cancelled is not None:
+                    closed = DecisionResult(Outcome.RECORDED, cancelled, closed=True)
+                    enqueue(conn, messages(closed), now or utcnow())
         return result.rowcount == 1
 
     def get_request(self, request_id: str) -> ApprovalRequest | None:

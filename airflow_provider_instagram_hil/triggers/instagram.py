@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError
+from airflow_provider_instagram_hil.notices import closing_messages
 from airflow_provider_instagram_hil.store import (
     DecisionStore,
     Outcome,
@@ -178,7 +179,9 @@ class InstagramDecisionTrigger(BaseTrigger):
         delay = self.poll_interval
         while True:
             try:
-                result = await asyncio.to_thread(store.expire_request, self.request_id)
+                result = await asyncio.to_thread(
+                    store.expire_request, self.request_id, messages=closing_messages
+                )
                 break
             except DecisionStoreError as exc:
                 if asyncio.get_running_loop().time() + delay > give_up_at:
@@ -205,7 +208,9 @@ class InstagramDecisionTrigger(BaseTrigger):
         trigger merely moves to another triggerer."""
         store = self._store()
         try:
-            cancelled = await asyncio.to_thread(store.cancel_request, self.request_id, STOPPED_IN_AIRFLOW)
+            cancelled = await asyncio.to_thread(
+                store.cancel_request, self.request_id, STOPPED_IN_AIRFLOW, messages=closing_messages
+            )
         except DecisionStoreError as exc:
             self.log.warning("Request %s: could not cancel it (%s)", self.request_id, exc)
             return

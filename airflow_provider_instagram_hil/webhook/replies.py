@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
+from airflow_provider_instagram_hil.notices import closing_messages, quoted_subject
 from airflow_provider_instagram_hil.store import DecisionResult, OutboxMessage, Outcome, RequestStatus
+from airflow_provider_instagram_hil.typed_answers import request_code
 from airflow_provider_instagram_hil.webhook.events import Tap
 
 #: Builds the outbox messages for one tap's result; see :func:`reply_factory`.
 ReplyFactory = Callable[[DecisionResult], list[OutboxMessage]]
 
 
-def reply_text(result: DecisionResult, sender_id: str | None = None) -> str | None:
+def reply_text(result: DecisionResult, sender_id: str | None = None, option: str | None = None) -> str | None:
     """The text that tells the reviewer what became of a tap, or None when nothing is said.
 
     Other reviewers are named only by the names the DAG gave them (``recipient_id={"alice": ...}``),
@@ -23,6 +25,7 @@ def reply_text(result: DecisionResult, sender_id: str | None = None) -> str | No
 
     :param result: what ``DecisionStore.record_decision`` returned.
     :param sender_id: who tapped.
+    :param option: what they chose.
     """
     request, outcome = result.request, result.outcome
     if request is None or outcome in (Outcome.DUPLICATE, Outcome.INVALID_OPTION, Outcome.UNKNOWN_REQUEST):
@@ -63,22 +66,31 @@ def reply_text(result: DecisionResult, sender_id: str | None = None) -> str | No
         return f"This request was cancelled{why}; your answer was not recorded."
     if outcome is Outcome.SUPERSEDED:
         return "This request was replaced by a newer one: please answer the latest message."
+    if outcome is Outcome.REASON_REQUIRED:
+        choice = option or request.reject_options[0]
+        return (
+            f"{quoted_subject(request)} needs a reason for {choice}: reply "
+            f'"{request_code(request.request_id)} {choice}: <your reason>". Nothing was recorded yet.'
+        )
     if outcome in (Outcome.NOT_ALLOWED, Outcome.WRONG_CHANNEL):
         return "This request is not assigned to you."
     return None
 
 
 def reply_factory(tap: Tap, channels: Collection[str]) -> ReplyFactory:
-    """The outbox messages for ``tap``'s result: one reply to its sender, on its channel, if replies go there.
+    """The outbox messages for ``tap``'s result: one reply to its sender, on its channel, if replies go
+    there; when it closed the request, a notice to every other reviewer who has the prompt.
 
     :param tap: the tap being recorded.
     :param channels: channels this webhook can reply on.
     """
 
     def messages(result: DecisionResult) -> list[OutboxMessage]:
-        text = reply_text(result, tap.sender_id)
+        text = reply_text(result, tap.sender_id, tap.option)
+        notices = closing_messages(result, channels=frozenset(channels), skip=tap.sender_id)
         if text is None or tap.channel not in channels:
-            return []
-        return [OutboxMessage(tap.channel, tap.sender_id, text, kind="reply", request_id=tap.request_id)]
+            return notices
+        reply = OutboxMessage(tap.channel, tap.sender_id, text, kind="reply", request_id=tap.request_id)
+        return [reply, *notices]
 
     return messages
