@@ -22,7 +22,7 @@ from airflow_provider_instagram_hil.exceptions import (
     MessagingWindowClosedError,
 )
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
-from airflow_provider_instagram_hil.prompt import ReviewField
+from airflow_provider_instagram_hil.prompt import ReviewField, deadline_line, zone
 from airflow_provider_instagram_hil.store import (
     PROMPTED,
     ApprovalRequest,
@@ -43,6 +43,7 @@ from airflow_provider_instagram_hil.triggers.events import (
     payload_from_state,
 )
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
+from airflow_provider_instagram_hil.typed_answers import CODE_LENGTH, request_code
 from airflow_provider_instagram_hil.version_compat import (
     AirflowException,
     AirflowFailException,
@@ -94,6 +95,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         rejected once that many can no longer be reached).
     :param min_approvals: approvals a ``"quorum"`` needs.
     :param veto_on_reject: with ``"quorum"``, any rejection rejects at once.
+    :param require_reason_on_reject: a rejection counts only with a reason typed after it
+        (``Reject: numbers look wrong``); a bare Reject tap gets a reply asking for one.
+    :param deadline_timezone: the IANA time zone the prompt states the deadline in (default UTC).
     :param end_from_trigger: when the outcome lets downstream tasks run, the trigger ends the task
         itself with the XCom result, instead of starting a worker just to return it (default True).
         Rejections, failures and timeouts without a default always resume on a worker.
@@ -125,6 +129,8 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         decision_policy: str = "first",
         min_approvals: int | None = None,
         veto_on_reject: bool = False,
+        require_reason_on_reject: bool = False,
+        deadline_timezone: str = "UTC",
         end_from_trigger: bool = True,
         conn_id: str | None = None,
         poll_interval: float | None = None,
@@ -156,6 +162,11 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             raise ValueError(f"default_option {default_option!r} is not one of the options {self.options}")
         self.default_option = default_option
         self.fail_on_reject = fail_on_reject
+        if require_reason_on_reject and not self.reject_options:
+            raise ValueError("require_reason_on_reject needs reject_options")
+        self.require_reason_on_reject = require_reason_on_reject
+        zone(deadline_timezone)  # an unknown zone fails at parse time
+        self.deadline_timezone = deadline_timezone
         self.end_from_trigger = end_from_trigger
         self.policy = DecisionPolicy.build(decision_policy, min_approvals, veto_on_reject)
         self.policy.check_options(self.options, self.reject_options)
@@ -170,7 +181,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         self.store_url = store_url
         # Fail at parse time when the subject (if not templated) and the options cannot fit one message.
         static_subject = subject if not _templated(subject) else "?"
-        self.channel.render_prompt(static_subject, [], self.options)
+        self._prompt_text(static_subject, [], _utcnow() + response_timeout, "X" * CODE_LENGTH)
 
     @cached_property
     def hook(self) -> Any:
@@ -200,7 +211,10 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         ti = context["ti"]
         # Every recipient is checked before anyone is prompted.
         recipients = _recipient_specs(self.recipient_id, self.channel, rendered=True)
-        text = self.channel.render_prompt(self.subject, _as_review_fields(self.fields), self.options)
+        fields = _as_review_fields(self.fields)
+        expires_at = _utcnow() + self.response_timeout
+        # Checked before anything is registered; rendered for real once the request id is known.
+        self._prompt_text(self.subject, fields, expires_at, "X" * CODE_LENGTH)
         store = self._store()
         request, created = store.register_request(
             dag_id=ti.dag_id,
@@ -210,12 +224,14 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             try_number=ti.try_number,
             recipients=recipients,
             options=self.options,
-            expires_at=_utcnow() + self.response_timeout,
+            expires_at=expires_at,
             default_option=self.default_option,
             reject_options=self.reject_options,
             policy=self.policy,
             subject=self.subject,
             channel=self.channel.name,
+            require_reason=self.require_reason_on_reject,
+            timezone=self.deadline_timezone,
         )
         self.log.info(
             "Approval request %s (%s, %s) for recipient(s) %s",
@@ -231,9 +247,18 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
                 "Request %s is already %s; resuming at once", request.request_id, request.status.value
             )
             return payload_from_state(request.state)
+        text = self._prompt_text(self.subject, fields, request.expires_at, request_code(request.request_id))
         self._send_prompt(store, request, text)
         self._defer(request)
         raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
+
+    def _prompt_text(
+        self, subject: str, fields: Sequence[ReviewField], expires_at: datetime, code: str
+    ) -> str:
+        """The prompt: subject, fields, the deadline and what happens without an answer, the options and
+        the request's code for a typed answer."""
+        deadline = deadline_line(expires_at, self.deadline_timezone, self.default_option)
+        return self.channel.render_prompt(subject, fields, self.options, deadline=deadline, code=code)
 
     def _defer(self, request: ApprovalRequest) -> None:
         """Wait in the triggerer for ``request``; raises ``TaskDeferred``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -20,6 +21,7 @@ from airflow_provider_instagram_hil.prompt import MASK, ReviewField
 from airflow_provider_instagram_hil.store import DecisionPolicy, Delivery, RequestStatus
 from airflow_provider_instagram_hil.store.schema import metadata
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
+from airflow_provider_instagram_hil.typed_answers import request_code
 from airflow_provider_instagram_hil.version_compat import AirflowException, AirflowFailException
 
 REVIEWER = "6200000000000001"
@@ -123,6 +125,12 @@ class TestInit:
             ),
             pytest.param({"recipient_id": [REVIEWER, REVIEWER]}, "twice", id="repeated-recipient"),
             pytest.param({"recipient_id": {"alice": ""}}, "mapping of names", id="mapping-empty-id"),
+            pytest.param({"deadline_timezone": "CEST"}, "unknown time zone 'CEST'", id="unknown-zone"),
+            pytest.param(
+                {"options": ["Go", "Wait"], "require_reason_on_reject": True},
+                "require_reason_on_reject needs reject_options",
+                id="reason-without-rejections",
+            ),
         ],
     )
     def test_invalid_arguments_raise_naming_the_parameter(self, overrides, message):
@@ -207,6 +215,31 @@ class TestExecute:
         assert timedelta(hours=24) < deferral.timeout <= timedelta(hours=24) + DEFERRAL_GRACE
         # The "Instagram request" extra link finds the request through this XCom while the task waits.
         assert (REQUEST_ID_XCOM_KEY, request_id) in context["ti"].pushed
+
+    def test_prompt_states_deadline_default_and_code(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        context = make_context()
+        operator = rendered(
+            approval(
+                store_url,
+                default_option="Reject",
+                deadline_timezone="Asia/Tokyo",
+                require_reason_on_reject=True,
+            ),
+            context,
+        )
+        deferred(operator, context)
+
+        (message,) = sends.messages
+        request_id = decode_payload(message["quick_replies"][0]["payload"]).request_id
+        request = store.get_request(request_id)
+        local = request.expires_at.astimezone(ZoneInfo("Asia/Tokyo"))
+        deadline = f"Answer by {local:%a} {local.day} {local:%b} {local:%H:%M} JST (no answer: Reject)."
+        assert message["text"].endswith(
+            f"{deadline}\nReply: Approve / Reject (request {request_code(request_id)})"
+        )
+        assert (request.require_reason, request.timezone) == (True, "Asia/Tokyo")
 
     def test_rerun_of_the_same_try_sends_no_second_prompt(
         self, store, store_url, shared_store, sends, make_context

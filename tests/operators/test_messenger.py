@@ -16,6 +16,7 @@ from airflow_provider_instagram_hil.operators.messenger import MessengerApproval
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField
 from airflow_provider_instagram_hil.store import Delivery, RequestStatus
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
+from airflow_provider_instagram_hil.typed_answers import request_code
 from airflow_provider_instagram_hil.version_compat import AirflowFailException
 
 PSID = "7100000000000001"
@@ -135,7 +136,10 @@ class TestExecute:
         [call] = page.calls
         assert call["kind"] == "message"
         assert [r["title"] for r in call["choices"]] == ["Full", "Partial", "Skip", "Reject"]
-        assert call["text"].endswith("Reply: Full / Partial / Skip / Reject")
+        code = request_code(decode_payload(call["choices"][0]["payload"]).request_id)
+        assert call["text"].endswith(
+            f"(no answer: the task fails).\nReply: Full / Partial / Skip / Reject (request {code})"
+        )
 
     def test_a_messenger_tap_decides_and_an_instagram_one_is_refused(
         self, store, store_url, shared_store, page, make_context
