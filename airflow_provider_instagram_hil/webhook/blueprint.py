@@ -13,9 +13,16 @@ from flask.typing import ResponseReturnValue
 
 from airflow_provider_instagram_hil.exceptions import AirflowApiUnavailableError, DecisionStoreError
 from airflow_provider_instagram_hil.hitl.bridge import elsewhere_check
-from airflow_provider_instagram_hil.store import Outcome
+from airflow_provider_instagram_hil.store import OutboxMessage, Outcome
 from airflow_provider_instagram_hil.webhook.event_log import log_ignored, log_tap_outcome
-from airflow_provider_instagram_hil.webhook.events import Ignored, PayloadError, decode_body, parse_body
+from airflow_provider_instagram_hil.webhook.events import (
+    Ignored,
+    PayloadError,
+    Tap,
+    TextMessage,
+    decode_body,
+    parse_body,
+)
 from airflow_provider_instagram_hil.webhook.replies import reply_factory
 from airflow_provider_instagram_hil.webhook.signature import (
     SIGNATURE_HEADER,
@@ -24,6 +31,7 @@ from airflow_provider_instagram_hil.webhook.signature import (
 )
 from airflow_provider_instagram_hil.webhook.state import WebhookState, get_state
 from airflow_provider_instagram_hil.webhook.statuses import StatusUpdate, status_updates
+from airflow_provider_instagram_hil.webhook.typed import TypedChoice, read_typed
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -91,35 +99,37 @@ def receive_events() -> ResponseReturnValue:
         if isinstance(event, Ignored):
             log_ignored(event)
             continue
-        replies = reply_factory(event, state.reply_channels) if state.sender is not None else None
         try:
+            tap = _typed_tap(state, event) if isinstance(event, TextMessage) else event
+            if tap is None:
+                taps += isinstance(event, TextMessage)  # a reply may be queued
+                continue
             result = state.store.record_decision(
-                event.request_id,
-                option=event.option,
-                responder_id=event.sender_id,
-                channel=event.channel,
-                mid=event.mid,
-                messages=replies,
+                tap.request_id,
+                option=tap.option,
+                responder_id=tap.sender_id,
+                channel=tap.channel,
+                mid=tap.mid,
+                reason=tap.reason,
+                messages=reply_factory(tap, state.reply_channels) if state.sender is not None else None,
                 elsewhere=elsewhere,
             )
         except DecisionStoreError as exc:
             log.error(
-                "Could not record the tap %s on request %s, answering 503 so Meta delivers again: %s",
+                "Could not record the %s %s, answering 503 so Meta delivers again: %s",
+                "message" if isinstance(event, TextMessage) else "tap",
                 event.mid,
-                event.request_id,
                 exc,
             )
             return _error(503, "decision store unavailable")
         except AirflowApiUnavailableError as exc:
             log.error(
-                "Could not answer Airflow for the tap %s on request %s, answering 503 so Meta delivers "
-                "again: %s",
+                "Could not answer Airflow for the tap %s, answering 503 so Meta delivers again: %s",
                 event.mid,
-                event.request_id,
                 exc,
             )
             return _error(503, "airflow unavailable")
-        log_tap_outcome(event, result.outcome)
+        log_tap_outcome(tap, result.outcome)
         recorded += result.outcome is Outcome.RECORDED
         taps += 1
     if taps and state.sender is not None:
@@ -128,6 +138,38 @@ def receive_events() -> ResponseReturnValue:
         return _error(503, "decision store unavailable")
     counts = {"statuses": len(updates)} if updates else {}
     return jsonify(status="ok", events=len(events), recorded=recorded, **counts)
+
+
+def _typed_tap(state: WebhookState, message: TextMessage) -> Tap | None:
+    """The answer a typed message gives as a tap, or None: from someone with no pending request (ignored
+    as before), or a message that answers nothing clearly (its sender is told what to write).
+
+    :raises DecisionStoreError: the store could not be read or the reply queued.
+    """
+    pending = state.store.pending_for_sender(message.channel, message.sender_id)
+    if not pending:
+        log_ignored(Ignored("text", message.mid, message.sender_id))
+        return None
+    read = read_typed(message.text, pending)
+    if isinstance(read, TypedChoice):
+        return Tap(
+            message.channel,
+            message.sender_id,
+            read.request_id,
+            read.option,
+            message.mid,
+            "typed",
+            reason=read.reason,
+        )
+    log.info(
+        "Message %s from sender %s answers nothing clearly: told what to write",
+        message.mid,
+        message.sender_id,
+    )
+    if state.sender is not None and message.channel in state.reply_channels:
+        reply = OutboxMessage(message.channel, message.sender_id, read, event_key=message.mid)
+        state.store.outbox.add([reply])  # queued once per event: Meta may deliver it again
+    return None
 
 
 def _record_statuses(state: WebhookState, updates: list[StatusUpdate]) -> bool:

@@ -2,8 +2,10 @@
 
 The envelope (a JSON object with an ``entry`` list of objects, whose ``messaging``, ``standby`` and
 ``changes`` are lists) must be right, or :class:`PayloadError` says why. Inside it, every event that is
-not a tap on one of our payloads (echoes, reads, reactions, deletions, text, attachments, foreign
-payloads, events missing a field or carrying odd types) becomes an :class:`Ignored`, never an error.
+not a tap on one of our payloads or a message a person typed (echoes, reads, reactions, deletions,
+attachments, foreign payloads, events missing a field or carrying odd types) becomes an :class:`Ignored`,
+never an error. Typed text becomes a :class:`TextMessage`: the webhook reads it as an answer when its
+sender has a pending request, and ignores it otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ MESSAGE_FIELDS = ("messages", "messaging_postbacks")
 
 MAX_ID_CHARS = 64
 MAX_MID_CHARS = 255
+#: Typed text longer than this is kept cut (WhatsApp's own limit): no answer is ever that long.
+MAX_TYPED_CHARS = 4096
 
 
 class PayloadError(ValueError):
@@ -40,7 +44,22 @@ class Tap:
     option: str
     mid: str | None
     source: str
-    """``quick_reply``, ``postback``, ``button_reply``, ``list_reply`` or ``button``."""
+    """``quick_reply``, ``postback``, ``button_reply``, ``list_reply``, ``button``, or ``typed``."""
+    reason: str | None = None
+    """Typed after the option (``reject: numbers look wrong``)."""
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    """A person typed a message to the account (never logged: it may say anything)."""
+
+    channel: str
+    sender_id: str
+    text: str
+    mid: str | None
+
+    def __repr__(self) -> str:
+        return f"TextMessage(channel={self.channel!r}, sender_id={self.sender_id!r}, mid={self.mid!r})"
 
 
 @dataclass(frozen=True)
@@ -55,7 +74,7 @@ class Ignored:
     """Kept for a tap on one of our payloads that names a request but no possible option."""
 
 
-Event: TypeAlias = Tap | Ignored
+Event: TypeAlias = Tap | TextMessage | Ignored
 
 
 def parse_body(body: bytes) -> list[Event]:
@@ -126,7 +145,9 @@ def _messaging_event(event: object, channel: str) -> Event:
         quick_reply = message.get("quick_reply")
         if isinstance(quick_reply, dict):
             return _tap(channel, sender, quick_reply.get("payload"), mid, "quick_reply")
-        return Ignored("attachment" if message.get("attachments") else "text", mid, sender)
+        if message.get("attachments"):
+            return Ignored("attachment", mid, sender)
+        return _text(channel, sender, message.get("text"), mid)
     postback = event.get("postback")
     if isinstance(postback, dict):
         mid = _mid(postback.get("mid")) or _synthetic_mid("postback", sender, event.get("timestamp"))
@@ -166,7 +187,15 @@ def _whatsapp_message(message: object, channel: str) -> Event:
     button = message.get("button")
     if isinstance(button, dict):
         return _tap(channel, sender, button.get("payload"), mid, "button")
-    return Ignored("text" if message.get("type") == "text" else "unsupported", mid, sender)
+    if message.get("type") == "text":
+        return _text(channel, sender, _get(message.get("text"), "body"), mid)
+    return Ignored("unsupported", mid, sender)
+
+
+def _text(channel: str, sender: str | None, text: object, mid: str | None) -> Event:
+    if sender is None or not isinstance(text, str) or not text.strip():
+        return Ignored("text", mid, sender)
+    return TextMessage(channel, sender, text[:MAX_TYPED_CHARS], mid)
 
 
 def _tap(channel: str, sender: str | None, payload: object, mid: str | None, source: str) -> Event:

@@ -48,8 +48,8 @@ def run_trigger_set(conn: Connection, timeout: float) -> None:
     expire_outcomes: list[tuple[str, str]] = []
     original = DecisionStore.expire_request
 
-    def recording_expire(self: DecisionStore, request_id: str, *, now: datetime | None = None) -> Any:
-        result = original(self, request_id, now=now)
+    def recording_expire(self: DecisionStore, request_id: str, **kwargs: Any) -> Any:
+        result = original(self, request_id, **kwargs)
         expire_outcomes.append((request_id, result.outcome.value))
         return result
 

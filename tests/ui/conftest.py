@@ -160,9 +160,9 @@ def _wait_healthy(url: str, process: ManagedProcess, timeout: float = 30.0) -> N
         if process.returncode is not None:
             pytest.fail(f"api-server exited with {process.returncode}:\n{process.output()[-3000:]}")
         try:
-            if requests.get(url + HEALTH_PATH, timeout=2).status_code == 200:
+            if requests.get(url + HEALTH_PATH, timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting up
             pass
         time.sleep(0.2)
     pytest.fail(f"api-server at {url} not healthy after {timeout:.0f}s:\n{process.output()[-3000:]}")

@@ -110,7 +110,6 @@ class TestTaps:
             "instagram_read",
             "instagram_reaction",
             "instagram_deleted",
-            "instagram_text",
             "instagram_attachment",
             "instagram_foreign_payload",
             "dashboard_test_sample",

@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from airflow_provider_instagram_hil.option_titles import is_option_title
 from airflow_provider_instagram_hil.webhook.events import (
+    MAX_TYPED_CHARS,
     Ignored,
     PayloadError,
     Tap,
+    TextMessage,
     parse_body,
     parse_payload,
 )
@@ -33,7 +35,10 @@ OTHER = "fedcba9876543210fedcba9876543210"
 
 
 def _reasons(events):
-    return [event.reason if isinstance(event, Ignored) else "tap" for event in events]
+    return [
+        event.reason if isinstance(event, Ignored) else "typed" if isinstance(event, TextMessage) else "tap"
+        for event in events
+    ]
 
 
 class TestFixtures:
@@ -93,10 +98,10 @@ class TestFixtures:
             ("instagram_read", ["read"]),
             ("instagram_reaction", ["reaction"]),
             ("instagram_deleted", ["deleted"]),
-            ("instagram_text", ["text"]),
+            ("instagram_text", ["typed"]),
             ("instagram_attachment", ["attachment"]),
             ("instagram_foreign_payload", ["foreign_payload"]),
-            ("dashboard_test_sample", ["text"]),
+            ("dashboard_test_sample", ["typed"]),
             ("instagram_standby", ["tap"]),
             ("instagram_postback", ["tap"]),
             ("instagram_batched", ["read", "tap", "tap"]),
@@ -307,7 +312,7 @@ class TestFuzz:
             events = parse_payload(value)
         except PayloadError:
             return
-        assert all(isinstance(event, (Tap, Ignored)) for event in events)
+        assert all(isinstance(event, (Tap, TextMessage, Ignored)) for event in events)
 
     @settings(max_examples=200, deadline=None)
     @given(
@@ -352,7 +357,7 @@ class TestFuzz:
             events = parse_payload(payload)
         except PayloadError:
             return
-        assert all(isinstance(event, (Tap, Ignored)) for event in events)
+        assert all(isinstance(event, (Tap, TextMessage, Ignored)) for event in events)
 
     @settings(max_examples=200, deadline=None)
     @given(st.binary(max_size=300))
@@ -393,3 +398,40 @@ class TestEndpointFuzz:
 
         assert response.status_code in (200, 400), response.get_data(as_text=True)
         assert response.is_json
+
+
+class TestTypedText:
+    def test_instagram_text_keeps_sender_text_and_mid(self):
+        body = {
+            "object": "instagram",
+            "entry": [
+                {"messaging": [{"sender": {"id": "42"}, "message": {"mid": "m.1", "text": " approve "}}]}
+            ],
+        }
+        assert parse_payload(body) == [TextMessage("instagram", "42", " approve ", "m.1")]
+
+    def test_whatsapp_text_body(self):
+        message = {"from": "4915100000000", "id": "wamid.1", "type": "text", "text": {"body": "2"}}
+        body = {
+            "object": "whatsapp_business_account",
+            "entry": [{"changes": [{"field": "messages", "value": {"messages": [message]}}]}],
+        }
+        assert parse_payload(body) == [TextMessage("whatsapp", "4915100000000", "2", "wamid.1")]
+
+    @pytest.mark.parametrize(
+        "message",
+        [{"text": "   "}, {"text": 7}, {"text": None}, {}],
+        ids=["blank", "number", "null", "none"],
+    )
+    def test_no_usable_text_is_ignored(self, message):
+        body = {"object": "page", "entry": [{"messaging": [{"sender": {"id": "42"}, "message": message}]}]}
+        assert _reasons(parse_payload(body)) == ["text"]
+
+    def test_long_text_is_cut_and_never_shown_in_repr(self):
+        body = {
+            "object": "page",
+            "entry": [{"messaging": [{"sender": {"id": "42"}, "message": {"text": "s" * 9000}}]}],
+        }
+        (event,) = parse_payload(body)
+        assert len(event.text) == MAX_TYPED_CHARS
+        assert "sss" not in repr(event)

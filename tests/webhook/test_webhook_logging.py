@@ -63,8 +63,8 @@ def test_a_busy_session_logs_nothing_it_was_sent(client, hil_store, pending, sen
     assert f"on request {request.request_id}: recorded" in logged
     assert "answering 503" in logged
     assert "Could not send reply" in logged
-    # An admin learns a reviewer's IGSID from the first message they type to the account.
-    assert "Ignored a text message from sender 17841400000000001" in logged
+    # A reviewer's typed message that answers nothing: the sender is logged, never the text.
+    assert "from sender 17841400000000001 answers nothing clearly" in logged
     # ...and nothing that was sent.
     forbidden = [
         APP_SECRET,
