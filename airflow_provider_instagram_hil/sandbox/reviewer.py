@@ -50,6 +50,17 @@ def quick_reply_event(
     }
 
 
+def text_event(
+    text: str, *, sender_id: str, account_id: str = "17841400000000000", mid: str | None = None
+) -> dict[str, Any]:
+    """An Instagram ``messages`` webhook body for a message the reviewer typed (no button tapped)."""
+    event = quick_reply_event("", sender_id=sender_id, account_id=account_id, mid=mid)
+    message = event["entry"][0]["messaging"][0]["message"]
+    del message["quick_reply"]
+    message["text"] = text
+    return event
+
+
 def post_signed(
     webhook_url: str,
     event: dict[str, Any],

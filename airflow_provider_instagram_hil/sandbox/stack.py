@@ -30,6 +30,7 @@ from airflow_provider_instagram_hil.sandbox.reviewer import (
     messenger_event,
     post_signed,
     quick_reply_event,
+    text_event,
     whatsapp_event,
 )
 from airflow_provider_instagram_hil.store import DecisionStore
@@ -384,6 +385,12 @@ class SandboxStack:
             event = quick_reply_event(payload, sender_id=sender, title=option)
             secret = self.app_secret
         return post_signed(self.webhook_url, event, secret, session=self._http)
+
+    def type_text(self, text: str, *, sender_id: str | None = None) -> requests.Response:
+        """Type ``text`` to the Instagram account as the reviewer (where no buttons show): Meta's signed
+        webhook POST of a plain message."""
+        event = text_event(text, sender_id=sender_id or self.reviewer_id)
+        return post_signed(self.webhook_url, event, self.app_secret, session=self._http)
 
     def store(self) -> DecisionStore:
         return DecisionStore.for_url(self.store_url)

@@ -1,0 +1,146 @@
+"""The reviewer's side end to end: `airflow dags test`, the sandbox Graph API standing in for Instagram and
+the real `instagram-hil webhook` process; every text a reviewer receives is checked word for word."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from airflow_provider_instagram_hil.sandbox.stack import SandboxStack
+from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus
+from airflow_provider_instagram_hil.typed_answers import request_code
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+DAGS = Path(__file__).parent / "reviewer_dags"
+BOB = "6200000000000002"
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with SandboxStack(DAGS) as running:
+        yield running
+
+
+def _request_id(prompt: dict) -> str:
+    return prompt["quick_replies"][0]["payload"].split(":")[1]
+
+
+def _texts_since(stack: SandboxStack, count: int, seen: int) -> list[tuple[str, str]]:
+    """The ``count`` messages after the first ``seen``, as (recipient, text), in any order."""
+    messages = stack.wait_for_messages(seen + count)
+    return sorted((m["recipient_id"], m["text"]) for m in messages[seen:])
+
+
+def _prompts(stack: SandboxStack, run_before: int) -> tuple[dict, dict]:
+    """Alice's and Bob's prompt of the run started after ``run_before`` prompts."""
+    stack.wait_for_prompt(count=run_before + 2)
+    prompts = [m for m in stack.sent_messages() if m.get("quick_replies")][run_before:]
+    by_recipient = {p["recipient_id"]: p for p in prompts}
+    return by_recipient[stack.reviewer_id], by_recipient[BOB]
+
+
+class TestTypedAnswers:
+    def test_prompt_says_until_when_and_what_then(self, stack):
+        before = stack.prompt_count()
+        run = stack.start_dag_test("reviewer_side")
+        alice, bob = _prompts(stack, before)
+        request = stack.store().get_request(_request_id(alice))
+        local = request.expires_at.astimezone(BERLIN)
+        code = request_code(request.request_id)
+
+        assert (
+            alice["text"]
+            == bob["text"]
+            == (
+                "Deploy v2\n\n"
+                f"Answer by {local:%a} {local.day} {local:%b} {local:%H:%M} {local:%Z} "
+                "(no answer: Reject).\n"
+                f"Reply: Approve / Reject (request {code})"
+            )
+        )
+
+        # Typed on desktop, where no buttons show; Bob learns who decided.
+        seen = len(stack.sent_messages())
+        assert stack.type_text("approve 👍").status_code == 200
+        assert run.wait(timeout=300) == 0, run.output()[-3000:]
+        assert _texts_since(stack, 2, seen) == sorted(
+            [
+                (stack.reviewer_id, "✅ Recorded: Approve. Thank you."),
+                (BOB, "'Deploy v2' was answered by alice: Approve."),
+            ]
+        )
+        assert stack.task_states("reviewer_side")["deploy"] == "success"
+
+    def test_two_open_requests_ask_which_one_and_a_reason_is_required(self, stack):
+        # Another DAG's request for the same reviewer is open too.
+        other, _ = stack.store().register_request(
+            dag_id="load_sales",
+            run_id="manual__1",
+            task_id="approve",
+            recipients=[RecipientSpec(stack.reviewer_id, "instagram")],
+            options=["Approve", "Reject"],
+            expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+            subject="Load sales",
+        )
+        before = stack.prompt_count()
+        run = stack.start_dag_test("reviewer_side")
+        alice, _ = _prompts(stack, before)
+        mine, theirs = request_code(_request_id(alice)), request_code(other.request_id)
+
+        seen = len(stack.sent_messages())
+        stack.type_text("reject")
+        assert _texts_since(stack, 1, seen) == [
+            (
+                stack.reviewer_id,
+                f"Which one? Reply \"{theirs} Reject\" for 'Load sales', "
+                f"or \"{mine} Reject\" for 'Deploy v2'.",
+            )
+        ]
+        stack.type_text(f"{mine.lower()} reject")
+        assert _texts_since(stack, 1, seen + 1) == [
+            (
+                stack.reviewer_id,
+                f"'Deploy v2' needs a reason for Reject: reply \"{mine} Reject: <your reason>\". Nothing was "
+                "recorded yet.",
+            )
+        ]
+        assert stack.store().get_request(_request_id(alice)).responses == ()
+
+        stack.type_text(f"{mine} reject: numbers look wrong")
+        assert run.wait(timeout=300) == 0, run.output()[-3000:]
+
+        decided = stack.store().get_request(_request_id(alice))
+        assert decided.chosen_option == "Reject"
+        assert decided.responses[0].reason == "numbers look wrong"
+        assert stack.store().get_request(other.request_id).status is RequestStatus.PENDING
+        assert stack.task_states("reviewer_side")["deploy"] == "skipped"
+        assert sorted(_texts_since(stack, 2, seen + 2)) == sorted(
+            [
+                (stack.reviewer_id, "✅ Recorded: Reject. Thank you."),
+                (BOB, "'Deploy v2' was answered by alice: Reject."),
+            ]
+        )
+
+
+class TestTimeout:
+    def test_everyone_learns_which_default_applied(self, stack):
+        before = stack.prompt_count()
+        run = stack.start_dag_test("reviewer_side_timeout")
+        alice, _ = _prompts(stack, before)
+        seen = len(stack.sent_messages())
+
+        assert run.wait(timeout=300) == 0, run.output()[-3000:]
+
+        request = stack.store().get_request(_request_id(alice))
+        assert (request.timed_out, request.chosen_option) == (True, "Reject")
+        local = request.expires_at.astimezone(BERLIN)
+        notice = (
+            f"'Deploy v2' got no answer by {local:%H:%M} {local:%Z} on {local:%a} {local.day} {local:%b}: "
+            "the default, Reject, applied."
+        )
+        assert _texts_since(stack, 2, seen) == sorted([(stack.reviewer_id, notice), (BOB, notice)])
