@@ -265,7 +265,10 @@ class AirflowApiClient:
         seen: list[str | None] = [None]
 
         def reached() -> dict[str, Any] | None:
-            current = read()
+            try:
+                current = read()
+            except requests.Timeout:  # a busy API server: the read is idempotent, ask again
+                return None
             seen[0] = current.get("state")
             if seen[0] in states:
                 return current
