@@ -30,8 +30,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# Test files run on TEST_WORKERS processes (pytest-xdist, one file per process at a time, so a module's
+# Airflow stack starts once); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+
 unit: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
@@ -63,7 +67,7 @@ matrix: $(foreach line,$(MATRIX_LINES),.venv-airflow-$(line)/.installed-stamp)
 		echo "== Airflow $$line line: apache-airflow $$installed (pinned $$pinned)"; \
 		if [ "$$installed" != "$$pinned" ]; then failed="$$failed $$line"; continue; fi; \
 		start=$$(date +%s); \
-		$$py -m pytest $(MATRIX_TESTS) $(PYTEST_ARGS) || failed="$$failed $$line"; \
+		$$py -m pytest -n $(TEST_WORKERS) --dist loadfile $(MATRIX_TESTS) $(PYTEST_ARGS) || failed="$$failed $$line"; \
 		echo "== Airflow $$line line: $$(( $$(date +%s) - start ))s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "matrix failed on Airflow:$$failed" >&2; exit 1; fi

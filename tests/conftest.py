@@ -150,3 +150,36 @@ def channel_conn_env(monkeypatch):
         return conn
 
     return _set
+
+
+# -- the "reliability figures" table (tests/reliability) --------------------------------------------
+# Here, not in tests/reliability/conftest.py: under pytest-xdist only the controller prints, and it loads
+# this conftest alone; the workers send their figures with each test's report.
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Replay the figures a pytest-xdist worker measured (its tests' teardown reports carry them)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or report.when != "teardown":
+        return
+    from reliability.support import FIGURES, FIGURES_PROPERTY
+
+    for name, operations in report.user_properties:
+        if name == FIGURES_PROPERTY:
+            FIGURES.replay(operations)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    from reliability.support import FIGURES, SOAK
+
+    rows = FIGURES.rows()
+    if not rows:
+        return
+    terminalreporter.write_sep("=", f"reliability figures ({'soak' if SOAK else 'fast'})")
+    width = max(len(scope) for scope, _ in rows)
+    for scope, values in sorted(rows):
+        cells = "  ".join(f"{name}={_figure(value)}" for name, value in values.items())
+        terminalreporter.write_line(f"{scope:<{width}}  {cells}")
+
+
+def _figure(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"

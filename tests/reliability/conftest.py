@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
@@ -10,7 +11,7 @@ import pytest
 from airflow_provider_instagram_hil.store import DecisionStore
 
 from .live import LiveWebhook
-from .support import FIGURES, SOAK, postgres_schema_url
+from .support import FIGURES, FIGURES_PROPERTY, postgres_schema_url
 
 
 class Backend(NamedTuple):
@@ -18,19 +19,13 @@ class Backend(NamedTuple):
     url: str
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    rows = FIGURES.rows()
-    if not rows:
-        return
-    terminalreporter.write_sep("=", f"reliability figures ({'soak' if SOAK else 'fast'})")
-    width = max(len(scope) for scope, _ in rows)
-    for scope, values in sorted(rows):
-        cells = "  ".join(f"{name}={_number(value)}" for name, value in values.items())
-        terminalreporter.write_line(f"{scope:<{width}}  {cells}")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+@pytest.fixture(autouse=True)
+def _ship_figures(request) -> Iterator[None]:
+    """In a pytest-xdist worker, send this test's figures to the controller with its report (the root
+    conftest prints them)."""
+    yield
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        request.node.user_properties.append((FIGURES_PROPERTY, FIGURES.take_operations()))
 
 
 @pytest.fixture

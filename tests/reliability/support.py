@@ -33,20 +33,38 @@ def scaled(fast: int, soak: int) -> int:
 
 
 class Figures:
-    """Numbers the tests measured, printed as one table at the end of the run (see conftest)."""
+    """Numbers the tests measured, printed as one table at the end of the run (see conftest).
+
+    Under pytest-xdist each worker keeps the operations of its current test (:meth:`take_operations`);
+    they travel to the controller with the test's report and are replayed there (:meth:`replay`).
+    """
 
     def __init__(self) -> None:
         self._values: dict[str, dict[str, float]] = {}
+        self._operations: list[tuple[str, str, str, float]] = []
         self._lock = threading.Lock()
 
     def add(self, scope: str, name: str, value: float = 1) -> None:
         with self._lock:
             row = self._values.setdefault(scope, {})
             row[name] = row.get(name, 0) + value
+            self._operations.append(("add", scope, name, value))
 
     def set(self, scope: str, name: str, value: float) -> None:
         with self._lock:
             self._values.setdefault(scope, {})[name] = value
+            self._operations.append(("set", scope, name, value))
+
+    def take_operations(self) -> list[tuple[str, str, str, float]]:
+        """The operations since the last call (and forget them)."""
+        with self._lock:
+            taken, self._operations = self._operations, []
+            return taken
+
+    def replay(self, operations: list[tuple[str, str, str, float]]) -> None:
+        """Apply a worker's operations here."""
+        for operation, scope, name, value in operations:
+            getattr(self, operation)(scope, name, value)
 
     def rows(self) -> list[tuple[str, dict[str, float]]]:
         with self._lock:
@@ -54,6 +72,8 @@ class Figures:
 
 
 FIGURES = Figures()
+#: The user property that carries a worker's figures to the controller (pytest-xdist).
+FIGURES_PROPERTY = "reliability_figures"
 
 
 def igsid() -> str:
