@@ -10,6 +10,7 @@ its connection; everything else (store, trigger, policies, results) is shared.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,6 +23,7 @@ from airflow_provider_instagram_hil.exceptions import (
     MessagingWindowClosedError,
 )
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
+from airflow_provider_instagram_hil.operators.follow_up import FollowUps, reminder_text
 from airflow_provider_instagram_hil.prompt import ReviewField, deadline_line, zone
 from airflow_provider_instagram_hil.store import (
     PROMPTED,
@@ -36,6 +38,7 @@ from airflow_provider_instagram_hil.store import (
 )
 from airflow_provider_instagram_hil.store.engine import refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.events import (
+    WAKE,
     ApprovalResult,
     DecisionEventPayload,
     approval_result,
@@ -98,6 +101,12 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     :param require_reason_on_reject: a rejection counts only with a reason typed after it
         (``Reject: numbers look wrong``); a bare Reject tap gets a reply asking for one.
     :param deadline_timezone: the IANA time zone the prompt states the deadline in (default UTC).
+    :param remind_after: one duration or several: after each (counted from the prompt), whoever has not
+        answered gets a short reminder with the buttons again, while the request is pending (a reviewer
+        outside the channel's messaging window is skipped).
+    :param escalate_to: backup reviewers (same forms as ``recipient_id``), prompted only once nobody
+        answered within ``escalate_after``; from then on their answer counts too. Policy ``"first"`` only.
+    :param escalate_after: when to prompt ``escalate_to``.
     :param end_from_trigger: when the outcome lets downstream tasks run, the trigger ends the task
         itself with the XCom result, instead of starting a worker just to return it (default True).
         Rejections, failures and timeouts without a default always resume on a worker.
@@ -111,7 +120,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     #: The channel this operator prompts on.
     channel: ClassVar[Channel]
 
-    template_fields: Collection[str] = ("recipient_id", "subject", "fields")
+    template_fields: Collection[str] = ("recipient_id", "subject", "fields", "escalate_to")
     inherits_from_skipmixin = True
     ui_color = "#fbe4f0"
 
@@ -131,6 +140,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         veto_on_reject: bool = False,
         require_reason_on_reject: bool = False,
         deadline_timezone: str = "UTC",
+        remind_after: timedelta | Sequence[timedelta] | None = None,
+        escalate_to: str | Sequence[str] | Mapping[str, str] | None = None,
+        escalate_after: timedelta | None = None,
         end_from_trigger: bool = True,
         conn_id: str | None = None,
         poll_interval: float | None = None,
@@ -167,6 +179,14 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         self.require_reason_on_reject = require_reason_on_reject
         zone(deadline_timezone)  # an unknown zone fails at parse time
         self.deadline_timezone = deadline_timezone
+        self.follow_ups = FollowUps.build(remind_after, escalate_after, response_timeout)
+        if (escalate_to is None) != (escalate_after is None):
+            raise ValueError("escalate_to and escalate_after go together: give both or neither")
+        if escalate_to is not None and decision_policy != "first":
+            raise ValueError("escalate_to only applies to decision_policy 'first'")
+        if isinstance(escalate_to, (str, list, tuple, Mapping)) and not _templated(escalate_to):
+            _recipient_specs(escalate_to, self.channel, field="escalate_to")
+        self.escalate_to = escalate_to
         self.end_from_trigger = end_from_trigger
         self.policy = DecisionPolicy.build(decision_policy, min_approvals, veto_on_reject)
         self.policy.check_options(self.options, self.reject_options)
@@ -211,6 +231,14 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         ti = context["ti"]
         # Every recipient is checked before anyone is prompted.
         recipients = _recipient_specs(self.recipient_id, self.channel, rendered=True)
+        if self.escalate_to is not None:
+            backups = _recipient_specs(self.escalate_to, self.channel, rendered=True, field="escalate_to")
+            taken = {spec.recipient_id for spec in recipients}
+            if any(spec.recipient_id in taken for spec in backups):
+                raise ValueError(
+                    "escalate_to names a reviewer of recipient_id; a backup must be someone else"
+                )
+            recipients += [replace(spec, role=RecipientRole.ESCALATION) for spec in backups]
         fields = _as_review_fields(self.fields)
         expires_at = _utcnow() + self.response_timeout
         # Checked before anything is registered; rendered for real once the request id is known.
@@ -262,7 +290,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
 
     def _defer(self, request: ApprovalRequest) -> None:
         """Wait in the triggerer for ``request``; raises ``TaskDeferred``."""
-        remaining = max(request.expires_at - _utcnow(), timedelta(0))
+        now = _utcnow()
+        remaining = max(request.expires_at - now, timedelta(0))
+        wake_at = self.follow_ups.next_wake(request, now) if self.follow_ups else None
         self.defer(
             trigger=InstagramDecisionTrigger(
                 request_id=request.request_id,
@@ -272,6 +302,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
                 end_from_trigger=self.end_from_trigger,
                 reject_options=self.reject_options,
                 push_result=bool(self.do_xcom_push),
+                wake_at=wake_at,
             ),
             method_name="execute_complete",
             timeout=remaining + DEFERRAL_GRACE,
@@ -284,6 +315,8 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         failures: list[tuple[str, Exception]] = []
         sent: dict[str, str | None] = {}
         for recipient in request.recipients:
+            if recipient.role is RecipientRole.ESCALATION:
+                continue  # prompted when the request is escalated (see _follow_up)
             if recipient.delivery in PROMPTED:
                 self.log.info(
                     "Recipient %s already has the prompt of request %s", recipient.label, request.request_id
@@ -367,6 +400,8 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     def execute_complete(self, context: Context, event: DecisionEventPayload | str) -> ApprovalResult:
         """Turn the trigger's event into the XCom result; skip downstream tasks on a rejection."""
         event = self._event_of_this_try(context, event)
+        if event.get("status") == WAKE:
+            event = self._follow_up(event["request_id"])
         request_id = event.get("request_id", "?")
         status = event.get("status")
         chosen = event.get("chosen_option")
@@ -443,6 +478,74 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     def _store(self) -> DecisionStore:
         return config.shared_store(self.store_url)
 
+    # -- follow-ups -----------------------------------------------------------------------------------
+
+    def _follow_up(self, request_id: str) -> DecisionEventPayload:
+        """Woken by the trigger: send the reminders and escalation prompts due, then wait again (raises
+        ``TaskDeferred``); return the outcome when the request closed meanwhile."""
+        store = self._store()
+        request = store.get_request(request_id)
+        if request is None:
+            raise AirflowException(f"Approval request {request_id} is not in the decision store")
+        if request.status is RequestStatus.PENDING:
+            due = self.follow_ups.due(request, _utcnow())
+            for recipient in due.escalation:
+                self._escalate(store, request, recipient)
+            for recipient in due.reminders:
+                self._remind(store, request, recipient)
+            self._defer(store.get_request(request_id) or request)
+        return payload_from_state(request.state)
+
+    def _escalate(self, store: DecisionStore, request: ApprovalRequest, recipient: Recipient) -> None:
+        text = self._prompt_text(
+            request.subject or self.subject,
+            _as_review_fields(self.fields),
+            request.expires_at,
+            request_code(request.request_id),
+        )
+        try:
+            message_id = self._prompt_one(request, recipient, text)
+        except Exception as exc:
+            self.log.warning(
+                "Could not escalate request %s to %s: %s",
+                request.request_id,
+                recipient.label,
+                type(exc).__name__,
+            )
+            self._record_failure(store, request, recipient.recipient_id, exc)
+            return
+        store.mark_prompt_sent(
+            request.request_id, recipient.recipient_id, message_id, channel=self.channel.name, now=_utcnow()
+        )
+        self.log.info(
+            "Nobody answered request %s within %s: escalated to %s",
+            request.request_id,
+            self.follow_ups.escalate_after,
+            recipient.label,
+        )
+
+    def _remind(self, store: DecisionStore, request: ApprovalRequest, recipient: Recipient) -> None:
+        try:
+            self._prompt_one(request, recipient, reminder_text(request))
+        except MessagingWindowClosedError:
+            self.log.info(
+                "Not reminding %s of request %s: outside the channel's messaging window",
+                recipient.label,
+                request.request_id,
+            )
+        except Exception as exc:
+            self.log.warning(
+                "Could not remind %s of request %s: %s",
+                recipient.label,
+                request.request_id,
+                type(exc).__name__,
+            )
+        else:
+            self.log.info("Reminded %s of request %s", recipient.label, request.request_id)
+        # Marked either way: one attempt per reminder time, never a retry loop.
+        channel = self.channel.name
+        store.mark_reminded(request.request_id, recipient.recipient_id, channel=channel, now=_utcnow())
+
     def _unanswered_message(self, request_id: str) -> str:
         """Say who did not answer and since when, from the store when it can be read."""
         request = None
@@ -485,9 +588,11 @@ def _count_recipients(value: Mapping[str, Any] | Sequence[Any] | str) -> int:
     return 1 if isinstance(value, str) else len(value)
 
 
-def _recipient_specs(value: object, channel: Channel, *, rendered: bool = False) -> list[RecipientSpec]:
+def _recipient_specs(
+    value: object, channel: Channel, *, rendered: bool = False, field: str = "recipient_id"
+) -> list[RecipientSpec]:
     """Normalise ``recipient_id`` (an id, a list, or names to ids) into recipients on ``channel``, or
-    raise ``ValueError`` naming it."""
+    raise ``ValueError`` naming it (``field``: the parameter's name)."""
     if isinstance(value, Mapping):
         pairs = [(name, item) for name, item in value.items()]
     elif isinstance(value, str):
@@ -504,12 +609,12 @@ def _recipient_specs(value: object, channel: Channel, *, rendered: bool = False)
         state = "rendered to" if rendered else "is"
         what = channel.recipient_kind
         raise ValueError(
-            f"recipient_id {state} {value!r}; it must be {what}, a non-empty list of them, or a mapping of "
+            f"{field} {state} {value!r}; it must be {what}, a non-empty list of them, or a mapping of "
             "names to them"
         )
     ids = [channel.validate_recipient(str(item)) for _, item in pairs]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"recipient_id lists the same {channel.title} recipient twice: {value!r}")
+        raise ValueError(f"{field} lists the same {channel.title} recipient twice: {value!r}")
     return [
         RecipientSpec(rid, channel.name, name.strip() if name else None)
         for (name, _), rid in zip(pairs, ids, strict=True)

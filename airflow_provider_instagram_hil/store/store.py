@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import String, any_, bindparam, func, literal_column, select, update
+from sqlalchemy import String, any_, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +32,7 @@ from airflow_provider_instagram_hil.store.models import (
     Delivery,
     ElsewhereCheck,
     Outcome,
+    RecipientRole,
     RecipientSpec,
     RequestState,
     RequestStatus,
@@ -371,6 +372,12 @@ class DecisionStore:
             delivery_error=None,
         )
 
+    def mark_reminded(
+        self, request_id: str, recipient_id: str, *, channel: str = "instagram", now: datetime | None = None
+    ) -> None:
+        """Remember that ``recipient_id`` got a reminder now (one per reminder time)."""
+        self._set_delivery(request_id, recipient_id, channel, reminded_at=now or utcnow())
+
     def mark_prompt_failed(
         self, request_id: str, recipient_id: str, error: str, *, channel: str = "instagram"
     ) -> None:
@@ -490,7 +497,8 @@ class DecisionStore:
             return decisions.load_request(conn, request_id) if request_id is not None else None
 
     def pending_for_sender(self, channel: str, sender_id: str) -> list[ApprovalRequest]:
-        """The pending requests that ask ``sender_id`` on ``channel``, oldest first (one indexed query)."""
+        """The pending requests that ask ``sender_id`` on ``channel``, oldest first (one indexed query); a
+        backup reviewer's only once the request was escalated to them."""
         with self.transaction() as conn:
             ids = conn.execute(
                 select(recipients.c.request_id)
@@ -499,6 +507,10 @@ class DecisionStore:
                     recipients.c.channel == channel,
                     recipients.c.recipient_id == str(sender_id)[:MAX_PARTY_ID_CHARS],
                     requests.c.status == RequestStatus.PENDING.value,
+                    or_(
+                        recipients.c.role == RecipientRole.REVIEWER.value,
+                        recipients.c.prompted_at.is_not(None),
+                    ),
                 )
                 .order_by(requests.c.created_at)
             ).scalars()

@@ -8,11 +8,13 @@ operator builds it on a worker otherwise: both call :func:`approval_result`.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Literal, TypedDict
+from typing import Final, Literal, TypedDict
 
 from airflow_provider_instagram_hil.store import RequestState, RequestStatus
 
-EventStatus = Literal["decided", "timed_out", "error"]
+EventStatus = Literal["decided", "timed_out", "error", "wake"]
+#: A follow-up (a reminder, an escalation) is due: the worker sends it and waits again.
+WAKE: Final = "wake"
 
 #: Why a request closed without a decision, as the task's error says it.
 _CLOSED_WITHOUT_DECISION = {
@@ -87,6 +89,20 @@ def payload_from_state(state: RequestState) -> DecisionEventPayload:
             )
             for r in state.responses
         ],
+    )
+
+
+def wake_payload(request_id: str) -> DecisionEventPayload:
+    """The event that resumes the worker to send a due follow-up; the request is still pending."""
+    return DecisionEventPayload(
+        status=WAKE,
+        request_id=request_id,
+        chosen_option=None,
+        responded_by=None,
+        responded_at=None,
+        timed_out=False,
+        error=None,
+        responses=[],
     )
 
 

@@ -28,6 +28,7 @@ from airflow_provider_instagram_hil.triggers.events import (
     decided_by,
     error_payload,
     payload_from_state,
+    wake_payload,
 )
 from airflow_provider_instagram_hil.triggers.poller import MAX_BACKOFF_SECONDS, StorePoller, Waiter
 from airflow_provider_instagram_hil.version_compat import BaseTrigger, TaskSuccessEvent, TriggerEvent, XCom
@@ -60,6 +61,9 @@ class InstagramDecisionTrigger(BaseTrigger):
     :param reject_options: the options that count as a rejection (never ended here).
     :param push_result: push the result as the task's XCom ``return_value`` (the operator's
         ``do_xcom_push``) when ending the task here.
+    :param wake_at: when a follow-up is due (a reminder, an escalation) while the request is pending:
+        the trigger then fires a ``wake`` event, the worker sends it and defers again. The triggerer
+        holds no token, so it sends nothing itself.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class InstagramDecisionTrigger(BaseTrigger):
         end_from_trigger: bool = False,
         reject_options: list[str] | None = None,
         push_result: bool = True,
+        wake_at: str | datetime | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,6 +88,7 @@ class InstagramDecisionTrigger(BaseTrigger):
         self.end_from_trigger = bool(end_from_trigger)
         self.reject_options = list(reject_options or [])
         self.push_result = bool(push_result)
+        self.wake_at = _aware(wake_at) if wake_at is not None else None
         self._poller: StorePoller | None = None
         self._waiter: Waiter | None = None
 
@@ -98,6 +104,8 @@ class InstagramDecisionTrigger(BaseTrigger):
                 "end_from_trigger": self.end_from_trigger,
                 "reject_options": self.reject_options,
                 "push_result": self.push_result,
+                # Only when set: triggers serialized before follow-ups existed rebuild unchanged.
+                **({"wake_at": self.wake_at.isoformat()} if self.wake_at is not None else {}),
             },
         )
 
@@ -120,14 +128,20 @@ class InstagramDecisionTrigger(BaseTrigger):
         self.log.debug("Waiting for a decision on request %s until %s", self.request_id, self.timeout_at)
         waiter = self._waiter = poller.add(self.request_id, self.poll_interval)
         state: RequestState | None = None
+        waking = self.wake_at is not None and self.wake_at < self.timeout_at
+        until = self.wake_at if waking and self.wake_at is not None else self.timeout_at
         try:
-            remaining = (self.timeout_at - datetime.now(timezone.utc)).total_seconds()
+            remaining = (until - datetime.now(timezone.utc)).total_seconds()
             state = await asyncio.wait_for(waiter.future, timeout=max(remaining, 0.0))
         except asyncio.TimeoutError:
             pass
         finally:
             poller.remove(waiter)
             self._waiter = None
+        if state is None and waking:
+            self.log.info("Request %s: a follow-up is due; resuming on a worker to send it", self.request_id)
+            yield TriggerEvent(wake_payload(self.request_id))
+            return
         newer_try = state is not None and state.newer_try
         payload = payload_from_state(state) if state is not None else await self._expire(store)
         result = approval_result(payload, self.reject_options)

@@ -60,7 +60,7 @@ def test_swapping_the_operator_changes_only_recipient_and_connection(operator_cl
     ):
         assert getattr(operator, name) == SHARED[name]
     assert operator.policy.describe() == "quorum of 2 with veto"
-    assert operator.template_fields == ("recipient_id", "subject", "fields")
+    assert operator.template_fields == ("recipient_id", "subject", "fields", "escalate_to")
     assert operator.conn_id == next(v for k, v in own.items() if k.endswith("_conn_id"))
 
 

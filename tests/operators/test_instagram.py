@@ -148,7 +148,7 @@ class TestInit:
         assert operator.poll_interval is None
         assert operator.store_url is None
         assert operator.fields == []
-        assert operator.template_fields == ("recipient_id", "subject", "fields")
+        assert operator.template_fields == ("recipient_id", "subject", "fields", "escalate_to")
 
     def test_no_reject_option_by_default_without_reject(self):
         assert approval(options=["Full refresh", "Skip"]).reject_options == []

@@ -139,6 +139,33 @@ class TestRun:
         assert stored.chosen_option == "Reject"
         assert stored.timed_out
 
+    def test_a_due_follow_up_wakes_the_worker_and_leaves_the_request_pending(
+        self, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request(expires_in=60)
+        trigger = trigger_for(request, store_url)
+        trigger.wake_at = datetime.now(timezone.utc) + timedelta(seconds=0.3)
+
+        payload = asyncio.run(first_event(trigger)).payload
+
+        assert (payload["status"], payload["request_id"]) == ("wake", request.request_id)
+        assert store.get_request(request.request_id).status is RequestStatus.PENDING
+        assert trigger.serialize()[1]["wake_at"] == trigger.wake_at.isoformat()
+
+    def test_a_decision_before_the_wake_fires_the_decision(
+        self, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request(expires_in=60)
+        trigger = trigger_for(request, store_url)
+        trigger.wake_at = datetime.now(timezone.utc) + timedelta(seconds=30)
+        store.record_decision(
+            request.request_id, option="Approve", responder_id=request.recipients[0].recipient_id
+        )
+
+        payload = asyncio.run(first_event(trigger)).payload
+
+        assert (payload["status"], payload["chosen_option"]) == ("decided", "Approve")
+
     def test_deadline_already_past_at_restart_uses_the_decision(
         self, store, store_url, shared_store, make_request, first_event
     ):
