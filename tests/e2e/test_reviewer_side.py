@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 DAGS = Path(__file__).parent / "reviewer_dags"
 BOB = "6200000000000002"
+CAROL = "6200000000000003"
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -144,3 +145,34 @@ class TestTimeout:
             "the default, Reject, applied."
         )
         assert _texts_since(stack, 2, seen) == sorted([(stack.reviewer_id, notice), (BOB, notice)])
+
+
+class TestFollowUps:
+    def test_a_reminder_then_the_backup_is_asked_and_decides(self, stack):
+        before = stack.prompt_count()
+        seen = len(stack.sent_messages())
+        run = stack.start_dag_test("reviewer_follow_up")
+        alice, _ = _prompts(stack, before)
+        code = request_code(_request_id(alice))
+
+        # Two seconds on: both reviewers are reminded, with the buttons again; then Carol gets the prompt.
+        carol = stack.wait_for_prompt(count=before + 5)
+        messages = stack.sent_messages()[seen:]
+        reminders = [m for m in messages if m["text"].startswith("Reminder:")]
+        assert sorted(m["recipient_id"] for m in reminders) == sorted([stack.reviewer_id, BOB])
+        assert reminders[0]["text"].startswith("Reminder: 'Deploy v2' still needs your answer, by ")
+        assert reminders[0]["text"].endswith(f"\nReply: Approve / Reject (request {code})")
+        assert carol["recipient_id"] == CAROL
+        assert carol["text"].startswith("Deploy v2\n")
+
+        seen = len(stack.sent_messages())
+        assert stack.tap(carol, "Approve", sender_id=CAROL).status_code == 200
+        assert run.wait(timeout=300) == 0, run.output()[-3000:]
+
+        request = stack.store().get_request(_request_id(alice))
+        assert (request.chosen_option, request.responded_by) == ("Approve", CAROL)
+        assert request.recipient(CAROL).role.value == "escalation"
+        notice = "'Deploy v2' was answered by carol: Approve."
+        assert _texts_since(stack, 3, seen) == sorted(
+            [(CAROL, "✅ Recorded: Approve. Thank you."), (stack.reviewer_id, notice), (BOB, notice)]
+        )

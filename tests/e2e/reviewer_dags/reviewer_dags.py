@@ -10,6 +10,7 @@ from airflow.sdk import DAG, task
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
 
 BOB = "6200000000000002"
+CAROL = "6200000000000003"
 
 for dag_id, timeout in (
     ("reviewer_side", timedelta(minutes=10)),
@@ -31,3 +32,14 @@ for dag_id, timeout in (
             return str(decision["chosen_option"])
 
         deploy(approval.output)
+
+with DAG(dag_id="reviewer_follow_up", schedule=None, catchup=False, tags=["test"]):
+    InstagramApprovalOperator(
+        task_id="approve",
+        recipient_id={"alice": "{{ var.value.instagram_hil_reviewer_id }}", "bob": BOB},
+        subject="Deploy v2",
+        response_timeout=timedelta(minutes=5),
+        remind_after=timedelta(seconds=2),
+        escalate_to={"carol": CAROL},
+        escalate_after=timedelta(seconds=5),
+    )
