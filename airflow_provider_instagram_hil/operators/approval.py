@@ -86,8 +86,10 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         Values are shortened to fit the channel's message. (templated)
     :param options: the answers offered as buttons; how many, and how long, depends on the channel.
     :param reject_options: the options that count as a rejection; default ``["Reject"]`` when it is an option.
-    :param response_timeout: how long to wait for the answer (default 24 hours).
-    :param default_option: the option recorded when nobody answers in time; None fails the task.
+    :param response_timeout: how long to wait for the answer (default 24 hours); a template must render to
+        a number of seconds, e.g. ``"{{ var.value.get('review_seconds', 86400) }}"``. (templated)
+    :param default_option: the option recorded when nobody answers in time; None (or a template that
+        renders to an empty string) fails the task. (templated)
     :param fail_on_reject: fail the task on a rejection instead of skipping downstream tasks.
     :param decision_policy: ``"first"`` (the first answer decides, default), ``"all"`` (every reviewer
         must approve; one rejection rejects) or ``"quorum"`` (``min_approvals`` approvals decide; it is
@@ -107,7 +109,13 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     #: The channel this operator prompts on.
     channel: ClassVar[Channel]
 
-    template_fields: Collection[str] = ("recipient_id", "subject", "fields")
+    template_fields: Collection[str] = (
+        "recipient_id",
+        "subject",
+        "fields",
+        "response_timeout",
+        "default_option",
+    )
     inherits_from_skipmixin = True
     ui_color = "#fbe4f0"
 
@@ -119,7 +127,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         fields: Sequence[ReviewField] | Mapping[str, Any] | None = None,
         options: Sequence[str] = (APPROVE, REJECT),
         reject_options: Sequence[str] | None = None,
-        response_timeout: timedelta = DEFAULT_RESPONSE_TIMEOUT,
+        response_timeout: timedelta | str = DEFAULT_RESPONSE_TIMEOUT,
         default_option: str | None = None,
         fail_on_reject: bool = False,
         decision_policy: str = "first",
@@ -149,11 +157,12 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
                 f"reject_options {reject_options!r} must be a list of options from {self.options}"
             )
         self.reject_options = list(reject_options)
-        if not isinstance(response_timeout, timedelta) or response_timeout <= timedelta(0):
-            raise ValueError(f"response_timeout must be a positive timedelta, got {response_timeout!r}")
-        self.response_timeout = response_timeout
-        if default_option is not None and default_option not in self.options:
-            raise ValueError(f"default_option {default_option!r} is not one of the options {self.options}")
+        # Templates are checked once rendered (render_template_fields), before anything is sent.
+        self.response_timeout: timedelta | str = (
+            response_timeout if _templated(response_timeout) else _response_timeout(response_timeout)
+        )
+        if not _templated(default_option):
+            self._check_default_option(default_option)
         self.default_option = default_option
         self.fail_on_reject = fail_on_reject
         self.end_from_trigger = end_from_trigger
@@ -184,9 +193,25 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         those values out of logs from the first moment they exist.
         """
         super().render_template_fields(context, jinja_env)
+        self._check_rendered()
         for field in _as_review_fields(self.fields):
             if field.is_secret and field.value not in (None, ""):
                 mask_secret(str(field.value))
+
+    def _check_rendered(self) -> None:
+        """Check the templated parameters once rendered; raise ``ValueError`` naming the one that is wrong."""
+        self.response_timeout = _response_timeout(self.response_timeout, rendered=True)
+        self.default_option = self.default_option or None
+        self._check_default_option(self.default_option, rendered=True)
+        if self.conn_id is not None and (not isinstance(self.conn_id, str) or not self.conn_id.strip()):
+            raise ValueError(f"the connection id rendered to {self.conn_id!r}; it must name a connection")
+
+    def _check_default_option(self, value: object, *, rendered: bool = False) -> None:
+        if value is not None and value not in self.options:
+            state = "rendered to" if rendered else "is"
+            raise ValueError(
+                f"default_option {state} {value!r}, which is not one of the options {self.options}"
+            )
 
     # -- execute --------------------------------------------------------------------------------------
 
@@ -210,7 +235,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             try_number=ti.try_number,
             recipients=recipients,
             options=self.options,
-            expires_at=_utcnow() + self.response_timeout,
+            expires_at=_utcnow() + _response_timeout(self.response_timeout, rendered=True),
             default_option=self.default_option,
             reject_options=self.reject_options,
             policy=self.policy,
@@ -454,6 +479,25 @@ def _templated(value: object) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_templated(item) for item in value)
     return False
+
+
+def _response_timeout(value: object, *, rendered: bool = False) -> timedelta:
+    """``response_timeout`` as a positive timedelta: a timedelta, or once rendered from a template, a
+    number of seconds; else ``ValueError`` naming it."""
+    timeout = value
+    if rendered and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            timeout = timedelta(seconds=float(value))
+        except (ValueError, OverflowError):
+            timeout = None
+    if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
+        if rendered:
+            raise ValueError(
+                f"response_timeout rendered to {value!r}; it must be a positive number of seconds or a "
+                "timedelta"
+            )
+        raise ValueError(f"response_timeout must be a positive timedelta or a template, got {value!r}")
+    return timeout
 
 
 def _count_recipients(value: Mapping[str, Any] | Sequence[Any] | str) -> int:
