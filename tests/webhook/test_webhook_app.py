@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import event
 
 from airflow_provider_instagram_hil.store import RequestStatus
 from airflow_provider_instagram_hil.webhook import (
@@ -97,6 +99,21 @@ class TestConfig:
 
         sender = get_state(app).sender
         assert (sender.threads, sender.poll_interval) == (3, 0.5)
+
+    def test_closing_the_state_stops_every_thread_and_disposes_the_engine(self, app_config):
+        before = set(threading.enumerate())
+        state = get_state(create_app({**app_config, "INSTAGRAM_HIL_REPLY_THREADS": 2}))
+        disposed = threading.Event()
+        event.listen(state.store.engine, "engine_disposed", lambda engine: disposed.set())
+        started = [
+            t for t in set(threading.enumerate()) - before if t.name.startswith("instagram-hil-outbox-")
+        ]
+        assert len(started) == 2
+
+        state.close()
+
+        assert disposed.is_set()
+        assert [t.name for t in started if t.is_alive()] == []
 
     @pytest.mark.parametrize(
         ("override", "message"),
