@@ -11,7 +11,7 @@ from airflow.providers.standard.operators.hitl import (
     HITLEntryOperator,
     HITLOperator,
 )
-from conftest import TEST_TOKEN
+from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.config import shared_store
 from airflow_provider_instagram_hil.hitl.bridge import SOURCE

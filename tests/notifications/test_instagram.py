@@ -6,7 +6,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
-from conftest import TEST_TOKEN
+from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.exceptions import MessagingWindowClosedError
 from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 import httpx
 import pytest
 from a2wsgi import WSGIMiddleware
-from conftest import TEST_VERIFY_TOKEN
+from credentials import TEST_VERIFY_TOKEN
 from fastapi import FastAPI
 from flask import Flask
 from sqlalchemy import event

@@ -9,6 +9,7 @@ import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from credentials import TEST_APP_SECRET, TEST_VERIFY_TOKEN
 from sqlalchemy import event
 
 from airflow_provider_instagram_hil.store import RequestStatus
@@ -22,9 +23,9 @@ from airflow_provider_instagram_hil.webhook import (
 
 from .webhook_support import APP_SECRET, IG_REVIEWER, VERIFY_TOKEN, WEBHOOK_PATH, load_payload, post_signed
 
-# The conftest constants of the connection fixture (tests/conftest.py).
-CONN_APP_SECRET = "test-app-secret-3f9a"
-CONN_VERIFY_TOKEN = "verify-me-51ab"
+# The credentials of the connection fixture (instagram_conn_env).
+CONN_APP_SECRET = TEST_APP_SECRET
+CONN_VERIFY_TOKEN = TEST_VERIFY_TOKEN
 
 
 @pytest.fixture
