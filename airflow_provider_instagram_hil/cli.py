@@ -1,4 +1,5 @@
-"""The ``instagram-hil`` command: serve the webhook; look after the decision store (``store_cli``).
+"""The ``instagram-hil`` command: serve the webhook; look after the decision store (``store_cli``); try
+a DAG without Meta (``sandbox_cli``).
 
 Exit codes: 0 success, 1 a failure at run time (store unreachable, integrity problems), 2 a configuration
 error (missing app secret, foreign or newer store schema) or bad usage.
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from airflow_provider_instagram_hil import store_cli
+from airflow_provider_instagram_hil import sandbox_cli, store_cli
 from airflow_provider_instagram_hil.exceptions import SchemaVersionError, StoreUnavailableError
 
 log = logging.getLogger("airflow_provider_instagram_hil.cli")
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.set_defaults(handler=_serve_webhook)
 
     store_cli.add_commands(commands)
+    sandbox_cli.add_commands(commands)
     return parser
 
 

@@ -15,28 +15,23 @@ Before running it:
 * Run the webhook (``instagram-hil webhook``) where Meta can reach it, on the same decision store
   (``[instagram_hil] store_url``) as the triggerer.
 
-Optional Variables, read when the DAG file is parsed: ``instagram_hil_response_timeout_seconds``
-(default 86400, Meta's 24-hour window) and ``instagram_hil_default_option`` (an option recorded when
-nobody answers in time; empty means the task fails at the timeout). The payout IBAN is shown masked
-(``••••••••``) and the signing key is left out of the message entirely: their raw values stay out of the
-DM, the logs and the rendered-template view.
+Optional Variables, read when the task runs (templates: nothing is read when the file is parsed):
+``instagram_hil_response_timeout_seconds`` (default 86400, Meta's 24-hour window),
+``instagram_hil_default_option`` (an option recorded when nobody answers in time; empty means the task
+fails at the timeout) and ``instagram_hil_conn_id`` (default ``instagram_default``). The payout IBAN is
+shown masked (``••••••••``) and the signing key is left out of the message entirely: their raw values stay
+out of the DM, the logs and the rendered-template view.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Variable, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
 from airflow_provider_instagram_hil.prompt import ReviewField
 from airflow_provider_instagram_hil.triggers.events import ApprovalResult
-
-RESPONSE_TIMEOUT = timedelta(
-    seconds=float(Variable.get("instagram_hil_response_timeout_seconds", default=24 * 3600))
-)
-DEFAULT_OPTION = Variable.get("instagram_hil_default_option", default="") or None
 
 with DAG(
     dag_id="example_instagram_approval",
@@ -56,6 +51,7 @@ with DAG(
     approve_publish = InstagramApprovalOperator(
         task_id="approve_publish",
         recipient_id="{{ var.value.instagram_hil_reviewer_id }}",
+        instagram_conn_id="{{ var.value.get('instagram_hil_conn_id', 'instagram_default') }}",
         subject="Publish dataset {{ ti.xcom_pull(task_ids='extract')['name'] }}?",
         fields=[
             ReviewField("Rows", "{{ '{:,}'.format(ti.xcom_pull(task_ids='extract')['rows']) }}"),
@@ -72,8 +68,9 @@ with DAG(
                 display="concealed",
             ),
         ],
-        response_timeout=RESPONSE_TIMEOUT,
-        default_option=DEFAULT_OPTION,
+        # Templates: the Variables are read when the task runs, never when the file is parsed.
+        response_timeout="{{ var.value.get('instagram_hil_response_timeout_seconds', 86400) }}",
+        default_option="{{ var.value.get('instagram_hil_default_option', '') }}",
     )
 
     @task

@@ -14,15 +14,13 @@ Before running it:
   the reviewer must have messaged the account within the last 24 hours.
 * Run the webhook (``instagram-hil webhook``) on the same decision store as the triggerer.
 
-Nobody answering within ``instagram_hil_response_timeout_seconds`` (a Variable read at parse time,
-default 4 hours) records *Incremental*, the safe choice, so the nightly run never waits for ever.
+Nobody answering within ``instagram_hil_response_timeout_seconds`` (a Variable read when the task
+runs, default 4 hours) records *Incremental*, the safe choice, so the nightly run never waits for ever.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from airflow.sdk import DAG, Variable, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
 from airflow_provider_instagram_hil.triggers.events import ApprovalResult
@@ -30,9 +28,6 @@ from airflow_provider_instagram_hil.triggers.events import ApprovalResult
 FULL_REFRESH = "Full refresh"
 INCREMENTAL = "Incremental"
 SKIP = "Skip"
-RESPONSE_TIMEOUT = timedelta(
-    seconds=float(Variable.get("instagram_hil_response_timeout_seconds", default=4 * 3600))
-)
 
 with DAG(
     dag_id="example_instagram_branching",
@@ -48,7 +43,8 @@ with DAG(
         fields={"Last full refresh": "14 days ago", "Changed rows (estimate)": "38,210"},
         options=[FULL_REFRESH, INCREMENTAL, SKIP],
         reject_options=[],
-        response_timeout=RESPONSE_TIMEOUT,
+        # A template: the Variable is read when the task runs, never when the file is parsed.
+        response_timeout="{{ var.value.get('instagram_hil_response_timeout_seconds', 14400) }}",
         default_option=INCREMENTAL,
     )
 

@@ -15,25 +15,19 @@ Before running it:
   the webhook logs it when the reviewer first messages the Page. Meta only delivers within 24 hours of the
   reviewer's last message to the Page.
 
-Optional Variables, read when the DAG file is parsed: ``instagram_hil_response_timeout_seconds`` and
+Optional Variables, read when the task runs (templates): ``instagram_hil_response_timeout_seconds`` and
 ``instagram_hil_default_option``, as in the Instagram example.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Variable, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_instagram_hil.operators.messenger import MessengerApprovalOperator
 from airflow_provider_instagram_hil.prompt import ReviewField
 from airflow_provider_instagram_hil.triggers.events import ApprovalResult
-
-RESPONSE_TIMEOUT = timedelta(
-    seconds=float(Variable.get("instagram_hil_response_timeout_seconds", default=24 * 3600))
-)
-DEFAULT_OPTION = Variable.get("instagram_hil_default_option", default="") or None
 
 with DAG(
     dag_id="example_messenger_approval",
@@ -69,8 +63,9 @@ with DAG(
                 display="concealed",
             ),
         ],
-        response_timeout=RESPONSE_TIMEOUT,
-        default_option=DEFAULT_OPTION,
+        # Templates: the Variables are read when the task runs, never when the file is parsed.
+        response_timeout="{{ var.value.get('instagram_hil_response_timeout_seconds', 86400) }}",
+        default_option="{{ var.value.get('instagram_hil_default_option', '') }}",
     )
 
     @task

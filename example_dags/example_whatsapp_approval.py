@@ -10,6 +10,8 @@ Outside that window the operator sends the pre-approved template named by the Va
 ``instagram_hil_whatsapp_template`` (language ``instagram_hil_whatsapp_template_language``, default
 ``en_US``), e.g. an approved *Utility* template ``approval_request`` with the body ``Approval needed:
 {{1}}`` and the quick-reply buttons *Approve* and *Reject*; without one the task fails at once, saying so.
+These Variables, and ``instagram_hil_response_timeout_seconds`` and ``instagram_hil_default_option`` as in
+the Instagram example, are read when the task runs (templates), not when the file is parsed.
 
 Before running it:
 
@@ -25,21 +27,13 @@ Before running it:
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Variable, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_instagram_hil.operators.whatsapp import WhatsAppApprovalOperator
 from airflow_provider_instagram_hil.prompt import ReviewField
 from airflow_provider_instagram_hil.triggers.events import ApprovalResult
-
-RESPONSE_TIMEOUT = timedelta(
-    seconds=float(Variable.get("instagram_hil_response_timeout_seconds", default=24 * 3600))
-)
-DEFAULT_OPTION = Variable.get("instagram_hil_default_option", default="") or None
-TEMPLATE = Variable.get("instagram_hil_whatsapp_template", default="") or None
-TEMPLATE_LANGUAGE = Variable.get("instagram_hil_whatsapp_template_language", default="en_US")
 
 with DAG(
     dag_id="example_whatsapp_approval",
@@ -75,10 +69,11 @@ with DAG(
                 display="concealed",
             ),
         ],
-        response_timeout=RESPONSE_TIMEOUT,
-        default_option=DEFAULT_OPTION,
-        template_name=TEMPLATE,
-        template_language=TEMPLATE_LANGUAGE,
+        # Templates: the Variables are read when the task runs, never when the file is parsed.
+        response_timeout="{{ var.value.get('instagram_hil_response_timeout_seconds', 86400) }}",
+        default_option="{{ var.value.get('instagram_hil_default_option', '') }}",
+        template_name="{{ var.value.get('instagram_hil_whatsapp_template', '') }}",
+        template_language="{{ var.value.get('instagram_hil_whatsapp_template_language', 'en_US') }}",
     )
 
     @task

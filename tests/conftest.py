@@ -1,9 +1,7 @@
-"""Fixtures shared by the whole suite: an isolated AIRFLOW_HOME, decision stores, signing."""
+"""Fixtures shared by the whole suite: an isolated AIRFLOW_HOME, decision stores, test connections."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import secrets
 import tempfile
@@ -11,6 +9,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from credentials import TEST_APP_SECRET, TEST_PHONE_NUMBER_ID, TEST_TOKEN, TEST_VERIFY_TOKEN
 
 # Airflow reads AIRFLOW_HOME when first imported: isolate the suite before any test imports it.
 _HOME = tempfile.mkdtemp(prefix="ighil-test-airflow-home-")
@@ -20,15 +19,6 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 POSTGRES_ENV = "INSTAGRAM_HIL_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "INSTAGRAM_HIL_REQUIRE_POSTGRES"
-
-TEST_APP_SECRET = "test-app-secret-3f9a"
-TEST_TOKEN = "EAAtesttoken-9c1d7e"
-TEST_VERIFY_TOKEN = "verify-me-51ab"
-
-
-def sign(body: bytes, secret: str = TEST_APP_SECRET) -> str:
-    """Return the ``X-Hub-Signature-256`` header Meta would send for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def _postgres_base_url() -> str | None:
@@ -120,9 +110,6 @@ def instagram_conn_env(monkeypatch):
         return conn
 
     return _set
-
-
-TEST_PHONE_NUMBER_ID = "106540352242922"
 
 
 @pytest.fixture

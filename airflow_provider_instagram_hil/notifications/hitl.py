@@ -15,7 +15,7 @@ subject, the body and a link to the task's Required Actions page instead of butt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,9 +27,9 @@ from airflow_provider_instagram_hil.channels.messenger import MESSENGER
 from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP
 from airflow_provider_instagram_hil.hitl.bridge import SOURCE
 from airflow_provider_instagram_hil.hitl.text import hitl_prompt
+from airflow_provider_instagram_hil.notifications.base import ChannelNotifier
 from airflow_provider_instagram_hil.prompt import options_line
 from airflow_provider_instagram_hil.store import PROMPTED, ApprovalRequest, RecipientSpec
-from airflow_provider_instagram_hil.version_compat import BaseNotifier
 
 if TYPE_CHECKING:
     from airflow_provider_instagram_hil.version_compat import Context
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 NO_TIMEOUT_HORIZON = timedelta(days=30)
 
 
-class BaseHITLNotifier(BaseNotifier):
+class BaseHITLNotifier(ChannelNotifier):
     """Send the reviewers of an Airflow human-in-the-loop task its prompt, and let them answer with a tap.
 
     Each reviewer is an Airflow user id mapped to the channel's recipient id. When the task names
@@ -60,7 +60,7 @@ class BaseHITLNotifier(BaseNotifier):
     #: The channel this notifier sends on.
     channel: ClassVar[Channel]
 
-    template_fields = ("recipients",)
+    template_fields: Sequence[str] = ("recipients",)
 
     def __init__(
         self,
@@ -261,32 +261,50 @@ class InstagramHITLNotifier(BaseHITLNotifier):
     ``ApprovalOperator(..., notifiers=[InstagramHITLNotifier(recipients={"alice": "6200..."})])``
 
     :param recipients: Airflow user id to IGSID. (templated)
-    :param instagram_conn_id: the connection that sends the DMs.
+    :param instagram_conn_id: the connection that sends the DMs. (templated)
     """
 
     channel = INSTAGRAM
+    template_fields: Sequence[str] = (*BaseHITLNotifier.template_fields, "instagram_conn_id")
 
     def __init__(
         self, *, recipients: Mapping[str, str], instagram_conn_id: str = "instagram_default", **kwargs: Any
     ) -> None:
         super().__init__(recipients=recipients, conn_id=instagram_conn_id, **kwargs)
-        self.instagram_conn_id = instagram_conn_id
+
+    @property
+    def conn_id(self) -> str | None:
+        """The connection that sends: ``instagram_conn_id`` (rendered, once the notifier runs)."""
+        return self.instagram_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str | None) -> None:
+        self.instagram_conn_id = value
 
 
 class MessengerHITLNotifier(BaseHITLNotifier):
     """An Airflow HITL task's prompt in Messenger, as a Facebook Page (buttons for up to 3 options).
 
     :param recipients: Airflow user id to Page-scoped ID (PSID). (templated)
-    :param messenger_conn_id: the connection (type ``messenger``) with the Page access token.
+    :param messenger_conn_id: the connection (type ``messenger``) with the Page access token. (templated)
     """
 
     channel = MESSENGER
+    template_fields: Sequence[str] = (*BaseHITLNotifier.template_fields, "messenger_conn_id")
 
     def __init__(
         self, *, recipients: Mapping[str, str], messenger_conn_id: str = "messenger_default", **kwargs: Any
     ) -> None:
         super().__init__(recipients=recipients, conn_id=messenger_conn_id, **kwargs)
-        self.messenger_conn_id = messenger_conn_id
+
+    @property
+    def conn_id(self) -> str | None:
+        """The connection that sends: ``messenger_conn_id`` (rendered, once the notifier runs)."""
+        return self.messenger_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str | None) -> None:
+        self.messenger_conn_id = value
 
 
 class WhatsAppHITLNotifier(BaseHITLNotifier):
@@ -296,16 +314,25 @@ class WhatsAppHITLNotifier(BaseHITLNotifier):
     recorded on the reviewer's delivery; the Required Actions page still answers the task.
 
     :param recipients: Airflow user id to phone number in international format. (templated)
-    :param whatsapp_conn_id: the connection (type ``whatsapp``).
+    :param whatsapp_conn_id: the connection (type ``whatsapp``). (templated)
     """
 
     channel = WHATSAPP
+    template_fields: Sequence[str] = (*BaseHITLNotifier.template_fields, "whatsapp_conn_id")
 
     def __init__(
         self, *, recipients: Mapping[str, str], whatsapp_conn_id: str = "whatsapp_default", **kwargs: Any
     ) -> None:
         super().__init__(recipients=recipients, conn_id=whatsapp_conn_id, **kwargs)
-        self.whatsapp_conn_id = whatsapp_conn_id
+
+    @property
+    def conn_id(self) -> str | None:
+        """The connection that sends: ``whatsapp_conn_id`` (rendered, once the notifier runs)."""
+        return self.whatsapp_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str | None) -> None:
+        self.whatsapp_conn_id = value
 
 
 def _utcnow() -> datetime:

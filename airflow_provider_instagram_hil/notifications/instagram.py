@@ -4,29 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.notifications.base import ChannelNotifier
 from airflow_provider_instagram_hil.prompt import shorten_to_bytes
-from airflow_provider_instagram_hil.version_compat import BaseNotifier
 
 if TYPE_CHECKING:
     from airflow_provider_instagram_hil.version_compat import Context
 
 
-class InstagramNotifier(BaseNotifier):
+class InstagramNotifier(ChannelNotifier):
     """Send a DM to one or more Instagram users, e.g. ``on_failure_callback=InstagramNotifier(...)``.
 
     The recipients must have messaged the account within the last 24 hours (Meta's messaging window).
-    A text longer than Meta's 1000-byte limit is shortened with an ellipsis.
+    A text longer than Meta's 1000-byte limit is shortened with an ellipsis. Awaited (``await notifier``,
+    e.g. as a Deadline Alert in the triggerer) it sends from a worker thread.
 
     :param recipient_id: IGSID of the recipient, or a list of them. (templated)
     :param text: the message. (templated)
-    :param instagram_conn_id: the connection that sends it.
+    :param instagram_conn_id: the connection that sends it. (templated)
+    :param kwargs: passed on to ``BaseNotifier`` (e.g. ``context``).
     """
 
-    template_fields = ("recipient_id", "text")
+    template_fields: Sequence[str] = ("recipient_id", "text", "instagram_conn_id")
 
     def __init__(
         self,
@@ -34,8 +36,9 @@ class InstagramNotifier(BaseNotifier):
         recipient_id: str | Sequence[str],
         text: str,
         instagram_conn_id: str = InstagramHook.default_conn_name,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         if not recipient_id:
             raise ValueError("recipient_id must name at least one recipient")
         if not isinstance(text, str) or not text.strip():

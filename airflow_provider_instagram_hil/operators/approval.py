@@ -90,8 +90,10 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         Values are shortened to fit the channel's message. (templated)
     :param options: the answers offered as buttons; how many, and how long, depends on the channel.
     :param reject_options: the options that count as a rejection; default ``["Reject"]`` when it is an option.
-    :param response_timeout: how long to wait for the answer (default 24 hours).
-    :param default_option: the option recorded when nobody answers in time; None fails the task.
+    :param response_timeout: how long to wait for the answer (default 24 hours); a template must render to
+        a number of seconds, e.g. ``"{{ var.value.get('review_seconds', 86400) }}"``. (templated)
+    :param default_option: the option recorded when nobody answers in time; None (or a template that
+        renders to an empty string) fails the task. (templated)
     :param fail_on_reject: fail the task on a rejection instead of skipping downstream tasks.
     :param decision_policy: ``"first"`` (the first answer decides, default), ``"all"`` (every reviewer
         must approve; one rejection rejects) or ``"quorum"`` (``min_approvals`` approvals decide; it is
@@ -120,7 +122,14 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     #: The channel this operator prompts on.
     channel: ClassVar[Channel]
 
-    template_fields: Collection[str] = ("recipient_id", "subject", "fields", "escalate_to")
+    template_fields: Collection[str] = (
+        "recipient_id",
+        "subject",
+        "fields",
+        "response_timeout",
+        "default_option",
+        "escalate_to",
+    )
     inherits_from_skipmixin = True
     ui_color = "#fbe4f0"
 
@@ -132,7 +141,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         fields: Sequence[ReviewField] | Mapping[str, Any] | None = None,
         options: Sequence[str] = (APPROVE, REJECT),
         reject_options: Sequence[str] | None = None,
-        response_timeout: timedelta = DEFAULT_RESPONSE_TIMEOUT,
+        response_timeout: timedelta | str = DEFAULT_RESPONSE_TIMEOUT,
         default_option: str | None = None,
         fail_on_reject: bool = False,
         decision_policy: str = "first",
@@ -167,11 +176,12 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
                 f"reject_options {reject_options!r} must be a list of options from {self.options}"
             )
         self.reject_options = list(reject_options)
-        if not isinstance(response_timeout, timedelta) or response_timeout <= timedelta(0):
-            raise ValueError(f"response_timeout must be a positive timedelta, got {response_timeout!r}")
-        self.response_timeout = response_timeout
-        if default_option is not None and default_option not in self.options:
-            raise ValueError(f"default_option {default_option!r} is not one of the options {self.options}")
+        # Templates are checked once rendered (render_template_fields), before anything is sent.
+        self.response_timeout: timedelta | str = (
+            response_timeout if _templated(response_timeout) else _response_timeout(response_timeout)
+        )
+        if not _templated(default_option):
+            self._check_default_option(default_option)
         self.default_option = default_option
         self.fail_on_reject = fail_on_reject
         if require_reason_on_reject and not self.reject_options:
@@ -179,7 +189,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         self.require_reason_on_reject = require_reason_on_reject
         zone(deadline_timezone)  # an unknown zone fails at parse time
         self.deadline_timezone = deadline_timezone
-        self.follow_ups = FollowUps.build(remind_after, escalate_after, response_timeout)
+        # A templated timeout bounds the follow-ups once rendered (_check_rendered).
+        bound = self.response_timeout if isinstance(self.response_timeout, timedelta) else None
+        self.follow_ups = FollowUps.build(remind_after, escalate_after, bound)
         if (escalate_to is None) != (escalate_after is None):
             raise ValueError("escalate_to and escalate_after go together: give both or neither")
         if escalate_to is not None and decision_policy != "first":
@@ -201,7 +213,10 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         self.store_url = store_url
         # Fail at parse time when the subject (if not templated) and the options cannot fit one message.
         static_subject = subject if not _templated(subject) else "?"
-        self._prompt_text(static_subject, [], _utcnow() + response_timeout, "X" * CODE_LENGTH)
+        timeout = self.response_timeout if isinstance(self.response_timeout, timedelta) else None
+        self._prompt_text(
+            static_subject, [], _utcnow() + (timeout or DEFAULT_RESPONSE_TIMEOUT), "X" * CODE_LENGTH
+        )
 
     @cached_property
     def hook(self) -> Any:
@@ -215,9 +230,26 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         those values out of logs from the first moment they exist.
         """
         super().render_template_fields(context, jinja_env)
+        self._check_rendered()
         for field in _as_review_fields(self.fields):
             if field.is_secret and field.value not in (None, ""):
                 mask_secret(str(field.value))
+
+    def _check_rendered(self) -> None:
+        """Check the templated parameters once rendered; raise ``ValueError`` naming the one that is wrong."""
+        self.response_timeout = _response_timeout(self.response_timeout, rendered=True)
+        FollowUps.build(self.follow_ups.remind_after, self.follow_ups.escalate_after, self.response_timeout)
+        self.default_option = self.default_option or None
+        self._check_default_option(self.default_option, rendered=True)
+        if self.conn_id is not None and (not isinstance(self.conn_id, str) or not self.conn_id.strip()):
+            raise ValueError(f"the connection id rendered to {self.conn_id!r}; it must name a connection")
+
+    def _check_default_option(self, value: object, *, rendered: bool = False) -> None:
+        if value is not None and value not in self.options:
+            state = "rendered to" if rendered else "is"
+            raise ValueError(
+                f"default_option {state} {value!r}, which is not one of the options {self.options}"
+            )
 
     # -- execute --------------------------------------------------------------------------------------
 
@@ -240,7 +272,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
                 )
             recipients += [replace(spec, role=RecipientRole.ESCALATION) for spec in backups]
         fields = _as_review_fields(self.fields)
-        expires_at = _utcnow() + self.response_timeout
+        expires_at = _utcnow() + _response_timeout(self.response_timeout, rendered=True)
         # Checked before anything is registered; rendered for real once the request id is known.
         self._prompt_text(self.subject, fields, expires_at, "X" * CODE_LENGTH)
         store = self._store()
@@ -582,6 +614,25 @@ def _templated(value: object) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_templated(item) for item in value)
     return False
+
+
+def _response_timeout(value: object, *, rendered: bool = False) -> timedelta:
+    """``response_timeout`` as a positive timedelta: a timedelta, or once rendered from a template, a
+    number of seconds; else ``ValueError`` naming it."""
+    timeout = value
+    if rendered and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            timeout = timedelta(seconds=float(value))
+        except (ValueError, OverflowError):
+            timeout = None
+    if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
+        if rendered:
+            raise ValueError(
+                f"response_timeout rendered to {value!r}; it must be a positive number of seconds or a "
+                "timedelta"
+            )
+        raise ValueError(f"response_timeout must be a positive timedelta or a template, got {value!r}")
+    return timeout
 
 
 def _count_recipients(value: Mapping[str, Any] | Sequence[Any] | str) -> int:

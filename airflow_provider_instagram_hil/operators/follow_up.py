@@ -32,18 +32,20 @@ class FollowUps:
         cls,
         remind_after: timedelta | Sequence[timedelta] | None,
         escalate_after: timedelta | None,
-        response_timeout: timedelta,
+        response_timeout: timedelta | None,
     ) -> FollowUps:
-        """Validate the operator's arguments; ``ValueError`` names the wrong one."""
+        """Validate the operator's arguments; ``ValueError`` names the wrong one (``response_timeout``
+        None: not known yet, a template)."""
+        limit = response_timeout or timedelta.max
         reminders = (remind_after,) if isinstance(remind_after, timedelta) else tuple(remind_after or ())
         for after in reminders:
-            if not isinstance(after, timedelta) or not timedelta(0) < after < response_timeout:
+            if not isinstance(after, timedelta) or not timedelta(0) < after < limit:
                 raise ValueError(
                     f"remind_after must be timedeltas between 0 and response_timeout ({response_timeout}), "
                     f"got {remind_after!r}"
                 )
         if escalate_after is not None and (
-            not isinstance(escalate_after, timedelta) or not timedelta(0) < escalate_after < response_timeout
+            not isinstance(escalate_after, timedelta) or not timedelta(0) < escalate_after < limit
         ):
             raise ValueError(
                 f"escalate_after must be a timedelta between 0 and response_timeout ({response_timeout}), "

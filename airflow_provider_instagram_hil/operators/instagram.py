@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
@@ -23,10 +23,11 @@ class InstagramApprovalOperator(BaseApprovalOperator):
 
     :param recipient_id: the reviewer's Instagram-scoped ID (IGSID), a list of them, or a mapping of
         names to IGSIDs (``{"alice": "6200..."}``). (templated)
-    :param instagram_conn_id: the connection that sends the DM.
+    :param instagram_conn_id: the connection that sends the DM. (templated)
     """
 
     channel = INSTAGRAM
+    template_fields: Collection[str] = (*BaseApprovalOperator.template_fields, "instagram_conn_id")
     operator_extra_links = (InstagramConversationLink(),)
 
     def __init__(
@@ -37,4 +38,12 @@ class InstagramApprovalOperator(BaseApprovalOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(recipient_id=recipient_id, conn_id=instagram_conn_id, **kwargs)
-        self.instagram_conn_id = instagram_conn_id
+
+    @property
+    def conn_id(self) -> str | None:
+        """The connection that sends the prompt: ``instagram_conn_id`` (rendered, once the task runs)."""
+        return self.instagram_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str | None) -> None:
+        self.instagram_conn_id = value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_instagram_hil.channels.messenger import MESSENGER
@@ -23,10 +23,11 @@ class MessengerApprovalOperator(BaseApprovalOperator):
 
     :param recipient_id: the reviewer's Page-scoped ID (PSID), a list of them, or a mapping of names to
         PSIDs. (templated)
-    :param messenger_conn_id: the connection (type ``messenger``) with the Page access token.
+    :param messenger_conn_id: the connection (type ``messenger``) with the Page access token. (templated)
     """
 
     channel = MESSENGER
+    template_fields: Collection[str] = (*BaseApprovalOperator.template_fields, "messenger_conn_id")
     operator_extra_links = (MessengerConversationLink(),)
     ui_color = "#e5f0ff"
 
@@ -38,4 +39,12 @@ class MessengerApprovalOperator(BaseApprovalOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(recipient_id=recipient_id, conn_id=messenger_conn_id, **kwargs)
-        self.messenger_conn_id = messenger_conn_id
+
+    @property
+    def conn_id(self) -> str | None:
+        """The connection that sends the prompt: ``messenger_conn_id`` (rendered, once the task runs)."""
+        return self.messenger_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str | None) -> None:
+        self.messenger_conn_id = value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP, is_window_closed
@@ -15,7 +15,11 @@ from airflow_provider_instagram_hil.exceptions import (
 )
 from airflow_provider_instagram_hil.hooks.whatsapp import WINDOW_HINT, WhatsAppHook
 from airflow_provider_instagram_hil.links.whatsapp import WhatsAppConversationLink
-from airflow_provider_instagram_hil.operators.approval import BaseApprovalOperator, _as_review_fields
+from airflow_provider_instagram_hil.operators.approval import (
+    BaseApprovalOperator,
+    _as_review_fields,
+    _templated,
+)
 from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore, Delivery, Recipient
 
 DEFAULT_TEMPLATE_LANGUAGE = "en_US"
@@ -48,13 +52,21 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
     :param recipient_id: the reviewer's phone number in international format (``+4915123456789``), a list
         of them, or a mapping of names to numbers. (templated)
     :param whatsapp_conn_id: the connection (type ``whatsapp``) with the token and phone number ID.
-    :param template_name: a pre-approved template to send outside the customer-service window.
-    :param template_language: its language code, e.g. ``en_US``.
+        (templated)
+    :param template_name: a pre-approved template to send outside the customer-service window; None (or a
+        template that renders to an empty string) sends none. (templated)
+    :param template_language: its language code, e.g. ``en_US``. (templated)
     :param delivery_wait: seconds to wait for Meta's delivery status of a new prompt (the webhook records
         it), so that a window closed is noticed before the task defers; 0 does not wait.
     """
 
     channel = WHATSAPP
+    template_fields: Collection[str] = (
+        *BaseApprovalOperator.template_fields,
+        "whatsapp_conn_id",
+        "template_name",
+        "template_language",
+    )
     operator_extra_links = (WhatsAppConversationLink(),)
     ui_color = "#dcf8c6"
 
@@ -69,23 +81,30 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(recipient_id=recipient_id, conn_id=whatsapp_conn_id, **kwargs)
-        self.whatsapp_conn_id = whatsapp_conn_id
-        if template_name is not None and not _TEMPLATE_NAME_RE.match(template_name):
-            raise ValueError(
-                f"WhatsApp: template_name {template_name!r} is not a template name (lowercase letters, "
-                "digits and underscores, as in WhatsApp Manager)"
-            )
-        if not isinstance(template_language, str) or not _LANGUAGE_RE.match(template_language):
-            raise ValueError(
-                f"WhatsApp: template_language {template_language!r} is not a language code such as en_US"
-            )
         if not 0 <= delivery_wait <= 300:
             raise ValueError(f"delivery_wait must be 0 to 300 seconds, got {delivery_wait!r}")
-        self.template_name = template_name or None
-        self.template_language = template_language
+        # Templates are checked once rendered (render_template_fields), before anything is sent.
+        self.template_name = template_name if _templated(template_name) else _template_name(template_name)
+        self.template_language = (
+            template_language if _templated(template_language) else _template_language(template_language)
+        )
         self.delivery_wait = float(delivery_wait)
-        if self.template_name and "{{" not in self.subject and "{%" not in self.subject:
+        if self.template_name and not _templated(self.template_name) and not _templated(self.subject):
             WHATSAPP.render_template_text(self.subject, [])  # the subject must fit the template's variable
+
+    @property
+    def conn_id(self) -> str | None:
+        """The connection that sends the prompt: ``whatsapp_conn_id`` (rendered, once the task runs)."""
+        return self.whatsapp_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str | None) -> None:
+        self.whatsapp_conn_id = value
+
+    def _check_rendered(self) -> None:
+        super()._check_rendered()
+        self.template_name = _template_name(self.template_name, rendered=True)
+        self.template_language = _template_language(self.template_language, rendered=True)
 
     def _prompt_one(self, request: ApprovalRequest, recipient: Recipient, text: str) -> str | None:
         """The interactive prompt; the template instead when WhatsApp says at once the window is closed."""
@@ -182,3 +201,26 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
                 ", ".join(unsettled),
             )
         return mine
+
+
+def _template_name(value: object, *, rendered: bool = False) -> str | None:
+    """``template_name``, None when empty; else ``ValueError`` naming it."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _TEMPLATE_NAME_RE.match(value):
+        state = "rendered to" if rendered else "is"
+        raise ValueError(
+            f"WhatsApp: template_name {state} {value!r}, which is not a template name (lowercase letters, "
+            "digits and underscores, as in WhatsApp Manager)"
+        )
+    return value
+
+
+def _template_language(value: object, *, rendered: bool = False) -> str:
+    """``template_language``; else ``ValueError`` naming it."""
+    if not isinstance(value, str) or not _LANGUAGE_RE.match(value):
+        state = "rendered to" if rendered else "is"
+        raise ValueError(
+            f"WhatsApp: template_language {state} {value!r}, which is not a language code such as en_US"
+        )
+    return value

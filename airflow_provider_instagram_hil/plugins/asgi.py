@@ -12,13 +12,18 @@ with a small pool of threads, and two things sit in front of it:
   signature check.
 - :mod:`.access_log` keeps the handshake's verify token out of the API server's access log (Airflow
   3.1 and 3.2 write query strings there as they are).
+
+Given ``on_shutdown``, the whole stack is mounted inside a small FastAPI app whose lifespan ends by
+calling it and stopping the bridge's threads: the API server runs the lifespan of the FastAPI apps it
+mounts (and of no other ASGI app), so the webhook's store and reply sender are released when it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -155,6 +160,7 @@ def wsgi_to_asgi(
     threads: int = DEFAULT_WSGI_THREADS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     read_timeout: float = DEFAULT_BODY_READ_TIMEOUT,
+    on_shutdown: Callable[[], None] | None = None,
 ) -> Any:
     """Wrap a WSGI app so Airflow's API server can mount it: bodies read first, chunked ones included.
 
@@ -162,7 +168,9 @@ def wsgi_to_asgi(
     :param threads: size of the thread pool that runs WSGI requests.
     :param max_body_bytes: larger bodies get 413 before any thread sees them.
     :param read_timeout: seconds a client has to send its body, else 408.
-    :return: an ASGI application.
+    :param on_shutdown: called (in a thread) when the server's lifespan ends, e.g. to release the app's
+        resources; the bridge's threads are stopped after it. None: no lifespan.
+    :return: an ASGI application (a FastAPI one with ``on_shutdown``).
     """
     # Imported here: a2wsgi ships with apache-airflow-core, which is only certain where the API server runs.
     from a2wsgi import WSGIMiddleware
@@ -172,4 +180,30 @@ def wsgi_to_asgi(
     # a2wsgi declares its own WSGI and ASGI protocol types, equivalent to these but not identical.
     bridge = WSGIMiddleware(cast("Any", TerminatedInput(app)), workers=threads)
     buffered = BufferedBody(cast("AsgiApp", bridge), max_body_bytes=max_body_bytes, read_timeout=read_timeout)
-    return RedactQueryForAccessLog(buffered)
+    redacted = RedactQueryForAccessLog(buffered)
+    if on_shutdown is None:
+        return redacted
+
+    def shut_down() -> None:
+        try:
+            on_shutdown()
+        finally:
+            bridge.executor.shutdown(wait=True)
+
+    return _with_lifespan(cast("AsgiApp", redacted), shut_down)
+
+
+def _with_lifespan(app: AsgiApp, shut_down: Callable[[], None]) -> Any:
+    """``app`` mounted in a FastAPI app whose lifespan ends with ``shut_down()`` (run in a thread)."""
+    from fastapi import FastAPI
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(shut_down)
+
+    wrapper = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    wrapper.mount("", app)
+    return wrapper

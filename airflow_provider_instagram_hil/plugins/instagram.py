@@ -85,16 +85,28 @@ def build_webhook_asgi_app() -> Any:
     """Build the webhook Flask app (configured from Airflow) and wrap it for the ASGI API server.
 
     Bodies are read whole in the event loop, within the webhook's size limit and
-    ``[instagram_hil] body_read_timeout``, before a request gets one of the bridge's threads.
+    ``[instagram_hil] body_read_timeout``, before a request gets one of the bridge's threads. When the API
+    server stops (its lifespan ends), the webhook's reply sender and store are released.
     """
     from airflow_provider_instagram_hil.config import get_body_read_timeout
     from airflow_provider_instagram_hil.plugins.asgi import DEFAULT_MAX_BODY_BYTES, wsgi_to_asgi
-    from airflow_provider_instagram_hil.webhook import create_app
+    from airflow_provider_instagram_hil.webhook import create_app, get_state
 
     read_timeout = get_body_read_timeout()
     app = create_app()
     max_body_bytes = int(app.config.get("INSTAGRAM_HIL_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
-    return wsgi_to_asgi(app, max_body_bytes=max_body_bytes, read_timeout=read_timeout)
+    return wsgi_to_asgi(
+        app,
+        max_body_bytes=max_body_bytes,
+        read_timeout=read_timeout,
+        on_shutdown=lambda: _release(get_state(app)),
+    )
+
+
+def _release(state: Any) -> None:
+    """Stop the reply sender (sends in flight get a few seconds) and close the store's connections."""
+    state.close()
+    log.info("Instagram webhook stopped with the API server: reply sender and decision store released")
 
 
 def build_fastapi_apps() -> list[dict[str, Any]]:

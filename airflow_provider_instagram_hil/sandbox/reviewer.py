@@ -141,3 +141,26 @@ TAP_SOURCES = {
     "interactive_list": "list_reply",
     "template": "button",
 }
+
+
+def tap_event(prompt: dict[str, Any], option: str, *, sender_id: str | None = None) -> dict[str, Any]:
+    """The webhook body Meta sends when the reviewer taps ``option`` on ``prompt`` (a message the sandbox
+    Graph API recorded), in the shape of the prompt's channel.
+
+    :param sender_id: who taps; by default the prompt's recipient, as that channel's webhook names them
+        (a WhatsApp number without its ``+``).
+    :raises KeyError: ``option`` is not one of the prompt's options.
+    """
+    channel = prompt.get("channel", "instagram")
+    choices = prompt.get("options") or prompt["quick_replies"]
+    payload = {choice["title"]: choice["payload"] for choice in choices}[option]
+    sender = sender_id or str(prompt["recipient_id"]).lstrip("+")
+    if channel == "messenger":
+        postback = prompt.get("kind") == "button_template"
+        return messenger_event(payload, sender_id=sender, title=option, postback=postback)
+    if channel == "whatsapp":
+        source = TAP_SOURCES[prompt["kind"]]
+        return whatsapp_event(
+            payload, sender_id=sender, title=option, source=source, context_id=prompt.get("message_id")
+        )
+    return quick_reply_event(payload, sender_id=sender, title=option)

@@ -25,14 +25,7 @@ from sqlalchemy import create_engine, text
 
 from airflow_provider_instagram_hil.sandbox.graph_api import SANDBOX_PHONE_NUMBER_ID
 from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess, ProcessFailedError
-from airflow_provider_instagram_hil.sandbox.reviewer import (
-    TAP_SOURCES,
-    messenger_event,
-    post_signed,
-    quick_reply_event,
-    text_event,
-    whatsapp_event,
-)
+from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, tap_event, text_event
 from airflow_provider_instagram_hil.store import DecisionStore
 
 SANDBOX_READY = r"SANDBOX_GRAPH_API_URL=(\S+)"
@@ -368,22 +361,12 @@ class SandboxStack:
         """Tap ``option`` on ``prompt`` as the reviewer: Meta's signed webhook POST to our webhook, in the
         shape of the prompt's channel, signed with that channel's app secret."""
         channel = prompt.get("channel", "instagram")
-        choices = prompt.get("options") or prompt["quick_replies"]
-        payload = {choice["title"]: choice["payload"] for choice in choices}[option]
-        sender = sender_id or self.reviewer_of(channel)
-        if channel == "messenger":
-            postback = prompt.get("kind") == "button_template"
-            event = messenger_event(payload, sender_id=sender, title=option, postback=postback)
-            secret = self.channel_secrets["messenger"]["app_secret"]
-        elif channel == "whatsapp":
-            source = TAP_SOURCES[prompt["kind"]]
-            event = whatsapp_event(
-                payload, sender_id=sender, title=option, source=source, context_id=prompt.get("message_id")
-            )
-            secret = self.channel_secrets["whatsapp"]["app_secret"]
-        else:
-            event = quick_reply_event(payload, sender_id=sender, title=option)
-            secret = self.app_secret
+        event = tap_event(prompt, option, sender_id=sender_id or self.reviewer_of(channel))
+        secret = (
+            self.channel_secrets[channel]["app_secret"]
+            if channel in self.channel_secrets
+            else self.app_secret
+        )
         return post_signed(self.webhook_url, event, secret, session=self._http)
 
     def type_text(self, text: str, *, sender_id: str | None = None) -> requests.Response:

@@ -8,8 +8,6 @@ after the send was answered, as Meta's do.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import queue
 import threading
@@ -17,6 +15,8 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
+
+from airflow_provider_instagram_hil.sandbox.reviewer import signature_for
 
 #: Meta's error for a free-form or interactive message outside the customer-service window.
 REENGAGEMENT_ERROR = {
@@ -104,7 +104,7 @@ class StatusPoster:
         if not url or not secret:
             return 0
         body = status_body(items, self.phone_number_id)
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        signature = signature_for(body, secret)
         request = urllib.request.Request(  # noqa: S310 - a loopback URL the test or demo configured
             url, data=body, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
         )

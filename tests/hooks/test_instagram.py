@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 import urllib3
-from conftest import TEST_APP_SECRET, TEST_TOKEN, TEST_VERIFY_TOKEN
+from credentials import TEST_APP_SECRET, TEST_TOKEN, TEST_VERIFY_TOKEN
 
 from airflow_provider_instagram_hil import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_instagram_hil.exceptions import (

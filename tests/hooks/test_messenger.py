@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime, timezone
 
 import pytest
-from conftest import TEST_APP_SECRET, TEST_TOKEN
+from credentials import TEST_APP_SECRET, TEST_TOKEN
 
 from airflow_provider_instagram_hil.exceptions import (
     InvalidTokenError,

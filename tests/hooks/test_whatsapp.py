@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TEST_PHONE_NUMBER_ID, TEST_TOKEN
+from credentials import TEST_PHONE_NUMBER_ID, TEST_TOKEN
 
 from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP
 from airflow_provider_instagram_hil.exceptions import (

@@ -11,7 +11,7 @@ from airflow.providers.standard.operators.hitl import (
     HITLEntryOperator,
     HITLOperator,
 )
-from conftest import TEST_TOKEN
+from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.config import shared_store
 from airflow_provider_instagram_hil.hitl.bridge import SOURCE
@@ -228,3 +228,23 @@ class TestOtherChannels:
     def test_a_number_that_is_no_phone_number_fails_at_parse_time(self):
         with pytest.raises(ValueError, match="international format"):
             WhatsAppHITLNotifier(recipients={"alice": "0151 2345"})
+
+
+@pytest.mark.parametrize(
+    ("notifier_class", "conn_field"),
+    [
+        pytest.param(InstagramHITLNotifier, "instagram_conn_id", id="instagram"),
+        pytest.param(MessengerHITLNotifier, "messenger_conn_id", id="messenger"),
+        pytest.param(WhatsAppHITLNotifier, "whatsapp_conn_id", id="whatsapp"),
+    ],
+)
+def test_connection_id_is_templated_and_base_notifier_kwargs_are_forwarded(notifier_class, conn_field):
+    recipient = "+4915123456789" if notifier_class is WhatsAppHITLNotifier else ALICE
+    notifier = notifier_class(
+        recipients={"alice": recipient}, context={"run_id": "manual__1"}, **{conn_field: "{{ params.conn }}"}
+    )
+    assert notifier.context == {"run_id": "manual__1"}
+    assert conn_field in notifier.template_fields
+    notifier.render_template_fields({"params": {"conn": "review_conn"}})
+    assert notifier.conn_id == getattr(notifier, conn_field) == "review_conn"
+    assert notifier.hook.graph_conn_id == "review_conn"

@@ -60,8 +60,65 @@ def test_swapping_the_operator_changes_only_recipient_and_connection(operator_cl
     ):
         assert getattr(operator, name) == SHARED[name]
     assert operator.policy.describe() == "quorum of 2 with veto"
-    assert operator.template_fields == ("recipient_id", "subject", "fields", "escalate_to")
-    assert operator.conn_id == next(v for k, v in own.items() if k.endswith("_conn_id"))
+    conn_field = next(k for k in own if k.endswith("_conn_id"))
+    shared_fields = (
+        "recipient_id",
+        "subject",
+        "fields",
+        "response_timeout",
+        "default_option",
+        "escalate_to",
+        conn_field,
+    )
+    assert operator.template_fields[: len(shared_fields)] == shared_fields
+    assert operator.conn_id == own[conn_field]
+
+
+@pytest.mark.parametrize(("operator_class", "own"), CHANNELS)
+def test_connection_timeout_and_default_option_are_rendered_when_the_task_runs(operator_class, own):
+    conn_field = next(k for k in own if k.endswith("_conn_id"))
+    operator = operator_class(
+        task_id="approve",
+        recipient_id=own["recipient_id"],
+        subject="Go?",
+        response_timeout="{{ params.seconds }}",
+        default_option="{{ params.default }}",
+        **{conn_field: "{{ params.conn }}"},
+    )
+    operator.render_template_fields({"params": {"conn": "review_conn", "seconds": "90", "default": "Reject"}})
+    assert operator.conn_id == getattr(operator, conn_field) == "review_conn"
+    assert getattr(operator.hook, operator.channel.hook_conn_arg) == "review_conn"
+    assert operator.response_timeout == timedelta(seconds=90)
+    assert operator.default_option == "Reject"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        pytest.param({"seconds": "0"}, "response_timeout rendered to '0'", id="zero-timeout"),
+        pytest.param({"seconds": "4h"}, "response_timeout rendered to '4h'", id="timeout-not-seconds"),
+        pytest.param({"default": "Later"}, "default_option rendered to 'Later'", id="default-not-an-option"),
+        pytest.param({"conn": ""}, "the connection id rendered to ''", id="empty-connection"),
+    ],
+)
+def test_a_bad_rendered_value_fails_naming_the_parameter(params, message):
+    operator = InstagramApprovalOperator(
+        task_id="approve",
+        recipient_id="6200000000000001",
+        subject="Go?",
+        instagram_conn_id="{{ params.conn }}",
+        response_timeout="{{ params.seconds }}",
+        default_option="{{ params.default }}",
+    )
+    with pytest.raises(ValueError, match=message):
+        operator.render_template_fields({"params": {"conn": "ig", "seconds": "60", "default": "", **params}})
+
+
+def test_an_untemplated_string_timeout_is_refused_when_the_dag_is_parsed():
+    with pytest.raises(ValueError, match="response_timeout must be a positive timedelta or a template"):
+        InstagramApprovalOperator(
+            task_id="t", recipient_id="6200000000000001", subject="Go?", response_timeout="4h"
+        )
 
 
 def test_the_channel_operators_add_only_their_connection_and_whatsapps_template():

@@ -148,7 +148,15 @@ class TestInit:
         assert operator.poll_interval is None
         assert operator.store_url is None
         assert operator.fields == []
-        assert operator.template_fields == ("recipient_id", "subject", "fields", "escalate_to")
+        assert operator.template_fields == (
+            "recipient_id",
+            "subject",
+            "fields",
+            "response_timeout",
+            "default_option",
+            "escalate_to",
+            "instagram_conn_id",
+        )
 
     def test_no_reject_option_by_default_without_reject(self):
         assert approval(options=["Full refresh", "Skip"]).reject_options == []

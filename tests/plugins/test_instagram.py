@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from importlib.metadata import entry_points
 
 import httpx
 import pytest
 from a2wsgi import WSGIMiddleware
-from conftest import TEST_VERIFY_TOKEN
+from credentials import TEST_VERIFY_TOKEN
+from fastapi import FastAPI
 from flask import Flask
+from sqlalchemy import event
+from starlette.routing import Mount
 
 import airflow_provider_instagram_hil.webhook as webhook_package
 from airflow_provider_instagram_hil.plugins import instagram as plugin_module
@@ -161,9 +165,12 @@ class TestBuildFastapiApps:
         (mounted,) = build_fastapi_apps()
         assert mounted["url_prefix"] == "/instagram-hil"
         assert mounted["name"] == "instagram_hil"
-        assert isinstance(mounted["app"], RedactQueryForAccessLog)  # verify token kept out of access logs
-        assert isinstance(mounted["app"].app, BufferedBody)  # bodies read before the bridge's threads
-        assert isinstance(mounted["app"].app.app, WSGIMiddleware)  # then the WSGI bridge
+        # A FastAPI app: the API server runs its lifespan, whose end releases the webhook's resources.
+        assert isinstance(mounted["app"], FastAPI)
+        (inner,) = [route.app for route in mounted["app"].routes if isinstance(route, Mount)]
+        assert isinstance(inner, RedactQueryForAccessLog)  # verify token kept out of access logs
+        assert isinstance(inner.app, BufferedBody)  # bodies read before the bridge's threads
+        assert isinstance(inner.app.app, WSGIMiddleware)  # then the WSGI bridge
         assert len(fake_create_app) == 1
 
     def test_custom_prefix(self, monkeypatch, fake_create_app):
@@ -217,6 +224,52 @@ class TestWithTheRealWebhook:
         response = asyncio.run(handshake())
         assert response.status_code == 200
         assert response.text == "42"
+
+    def test_api_server_shutdown_releases_the_store_and_every_thread(
+        self, monkeypatch, instagram_conn_env, sqlite_url
+    ):
+        from airflow.api_fastapi.app import lifespan as api_server_lifespan
+
+        instagram_conn_env()
+        monkeypatch.setenv(FLAG_ENV, "True")
+        monkeypatch.setenv("AIRFLOW__INSTAGRAM_HIL__STORE_URL", sqlite_url)
+        built: list[Flask] = []
+        real_create_app = webhook_package.create_app
+
+        def create_app(test_config=None):
+            built.append(real_create_app(test_config))
+            return built[-1]
+
+        monkeypatch.setattr(webhook_package, "create_app", create_app)
+        before = set(threading.enumerate())
+        (mounted,) = build_fastapi_apps()
+        (app,) = built
+        state = webhook_package.get_state(app)
+        assert state.sender is not None  # replies on: outbox threads run
+        disposed = threading.Event()
+        event.listen(state.store.engine, "engine_disposed", lambda engine: disposed.set())
+        # Mounted as the API server mounts plugin apps, under the API server's own lifespan.
+        api_server = FastAPI(lifespan=api_server_lifespan)
+        api_server.mount(mounted["url_prefix"], mounted["app"])
+        params = {"hub.mode": "subscribe", "hub.verify_token": TEST_VERIFY_TOKEN, "hub.challenge": "7"}
+
+        async def serve_then_stop() -> tuple[httpx.Response, set[str]]:
+            async with api_server.router.lifespan_context(api_server):
+                transport = httpx.ASGITransport(app=api_server)
+                async with httpx.AsyncClient(transport=transport, base_url="http://airflow.test") as client:
+                    response = await client.get("/instagram-hil/webhooks/instagram", params=params)
+                serving = {t.name for t in set(threading.enumerate()) - before}
+                assert not disposed.is_set()
+            return response, serving
+
+        response, serving = asyncio.run(serve_then_stop())
+        assert (response.status_code, response.text) == (200, "7")
+        assert any(name.startswith("instagram-hil-outbox-") for name in serving)
+        assert any(name.startswith("WSGI") for name in serving)  # the bridge's request threads
+        assert disposed.is_set()
+        left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+        # The store's watchdog is one daemon per process, shared by every store: not the app's.
+        assert [name for name in left if name != "ighil-store-watchdog"] == []
 
     def test_missing_connection_logs_and_mounts_nothing(self, monkeypatch, caplog, sqlite_url):
         monkeypatch.setenv(FLAG_ENV, "True")

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import TEST_TOKEN
+from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.channels.messenger import MESSENGER
 from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from conftest import TEST_TOKEN
+from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.exceptions import (
     InstagramApiError,

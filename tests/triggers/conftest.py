@@ -9,8 +9,7 @@ import pytest
 
 from airflow_provider_instagram_hil.store import DecisionStore
 
-REVIEWER = "6200000000000001"
-OPTIONS = ["Approve", "Reject"]
+from .trigger_support import OPTIONS, REVIEWER
 
 
 @pytest.fixture

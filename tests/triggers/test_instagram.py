@@ -14,9 +14,10 @@ from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.store import Outcome, RequestStatus
 from airflow_provider_instagram_hil.triggers import instagram as trigger_module
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
+from airflow_provider_instagram_hil.triggers.poller import StorePoller
 from airflow_provider_instagram_hil.version_compat import TaskSuccessEvent
 
-from .conftest import REVIEWER
+from .trigger_support import REVIEWER, wait_until
 
 KWARGS = {
     "request_id",
@@ -78,8 +79,9 @@ class TestRun:
 
         async def scenario():
             waiting = asyncio.ensure_future(first_event(trigger_for(request, store_url)))
-            await asyncio.sleep(0.2)
-            assert not waiting.done()
+            poller = StorePoller.for_store(shared_store)
+            await wait_until(lambda: request.request_id in poller.waiting_ids and poller.ticks >= 1)
+            assert not waiting.done()  # it read the pending request and waits on
             result = await asyncio.to_thread(
                 store.record_decision, request.request_id, option="Approve", responder_id=REVIEWER, mid="m1"
             )
@@ -282,23 +284,19 @@ class TestRun:
         assert "could not be updated" in payload["error"]
 
     def test_cleanup_leaves_the_poller(self, store_url, shared_store, make_request):
-        from airflow_provider_instagram_hil.triggers.poller import StorePoller
-
         request = make_request()
         trigger = trigger_for(request, store_url, poll_interval=0.05)
 
         async def scenario():
             task = asyncio.ensure_future(trigger.run().__anext__())
-            await asyncio.sleep(0.1)
             poller = StorePoller.for_store(shared_store)
-            assert request.request_id in poller.waiting_ids
+            await wait_until(lambda: request.request_id in poller.waiting_ids)
             await trigger.cleanup()
             assert request.request_id not in poller.waiting_ids
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            await asyncio.sleep(0.1)
-            assert not poller.running
+            await wait_until(lambda: not poller.running, timeout=1.0)
 
         asyncio.run(scenario())
 

@@ -15,18 +15,11 @@ from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
 from airflow_provider_instagram_hil.triggers.poller import StorePoller
 
-from .conftest import REVIEWER
+from .trigger_support import REVIEWER, wait_until
 
 
 def trigger_for(request, store_url, poll_interval: float) -> InstagramDecisionTrigger:
     return InstagramDecisionTrigger(request.request_id, request.expires_at, poll_interval, store_url)
-
-
-async def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def _ids_asked(parameters) -> set[str]:
@@ -64,7 +57,7 @@ class TestStorePoller:
             ]
             poller = StorePoller.for_store(shared_store)
             await wait_until(lambda: len(poller.waiting_ids) == 50)
-            await asyncio.sleep(0.5)
+            await wait_until(lambda: poller.ticks >= 5)  # several ticks with all fifty waiting
             for r in requests:
                 await asyncio.to_thread(
                     store.record_decision, r.request_id, option="Approve", responder_id=REVIEWER
@@ -117,7 +110,7 @@ class TestStorePoller:
             poller = StorePoller.for_store(shared_store)
             await wait_until(lambda: poller.ticks >= 1)
             fast_task = asyncio.ensure_future(first_event(trigger_for(fast, store_url, poll_interval=0.05)))
-            await asyncio.sleep(0.1)
+            await wait_until(lambda: fast.request_id in poller.waiting_ids)
             store.record_decision(fast.request_id, option="Reject", responder_id=REVIEWER)
             started = time.monotonic()
             payload = (await fast_task).payload
@@ -150,7 +143,8 @@ class TestStorePoller:
             await asyncio.to_thread(in_tick.wait, 5.0)
             fast_waiter = poller.add(fast.request_id, 0.05)  # joins while the first tick is in flight
             release.set()
-            await asyncio.sleep(0.2)
+            # The held tick is over: only a later one, at the new waiter's interval, can see the decision.
+            await wait_until(lambda: poller.ticks >= 1)
             store.record_decision(fast.request_id, option="Approve", responder_id=REVIEWER)
             state = await asyncio.wait_for(fast_waiter.future, 2.0)
             for waiter_group in list(poller._waiters.values()):

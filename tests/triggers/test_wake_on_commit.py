@@ -13,7 +13,7 @@ from airflow_provider_instagram_hil.store.engine import build_engine
 from airflow_provider_instagram_hil.store.watch import Change, PostgresWatcher, SqliteWatcher, watcher_for
 from airflow_provider_instagram_hil.triggers.poller import StorePoller
 
-from .conftest import REVIEWER
+from .trigger_support import REVIEWER, wait_until
 
 #: Far longer than any test: whatever resolves did so because the watcher said so.
 NEVER = 600.0
@@ -21,8 +21,10 @@ NEVER = 600.0
 WOKEN_WITHIN = 3.0
 
 
-async def _decide_soon(store, request_id: str, option: str = "Approve") -> float:
-    await asyncio.sleep(0.3)  # the trigger is waiting by now (the poller read once at start)
+async def _decide_soon(store, request_id: str, poller: StorePoller, option: str = "Approve") -> float:
+    """Record the decision once the poller waits for it: its first read is over (it starts once the
+    watcher, if any, is ready), so that read cannot be what finds the decision."""
+    await wait_until(lambda: poller.ticks >= 1, timeout=30)
     decided = time.monotonic()
     await asyncio.to_thread(store.record_decision, request_id, option=option, responder_id=REVIEWER)
     return decided
@@ -35,7 +37,7 @@ class TestWakeOnCommit:
         async def scenario():
             poller = StorePoller.for_store(shared_store)
             waiter = poller.add(request.request_id, NEVER)
-            decided = await _decide_soon(store, request.request_id)
+            decided = await _decide_soon(store, request.request_id, poller)
             state = await asyncio.wait_for(waiter.future, NEVER)
             return state, time.monotonic() - decided, poller.full_reads
 
@@ -51,7 +53,7 @@ class TestWakeOnCommit:
         async def scenario():
             poller = StorePoller(shared_store, watcher=None)
             waiter = poller.add(request.request_id, 0.2)
-            await _decide_soon(store, request.request_id)
+            await _decide_soon(store, request.request_id, poller)
             state = await asyncio.wait_for(waiter.future, 30)
             poller.remove(waiter)
             return state, poller.full_reads
@@ -73,7 +75,7 @@ class TestWakeOnCommit:
         async def scenario():
             poller = StorePoller(shared_store, watcher=_Silent())
             waiter = poller.add(request.request_id, 0.5)
-            await _decide_soon(store, request.request_id)
+            await _decide_soon(store, request.request_id, poller)
             return await asyncio.wait_for(waiter.future, 30)
 
         assert asyncio.run(scenario()).chosen_option == "Approve"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from credentials import TEST_APP_SECRET, TEST_VERIFY_TOKEN
+from sqlalchemy import event
 
 from airflow_provider_instagram_hil.store import RequestStatus
 from airflow_provider_instagram_hil.webhook import (
@@ -20,9 +23,9 @@ from airflow_provider_instagram_hil.webhook import (
 
 from .webhook_support import APP_SECRET, IG_REVIEWER, VERIFY_TOKEN, WEBHOOK_PATH, load_payload, post_signed
 
-# The conftest constants of the connection fixture (tests/conftest.py).
-CONN_APP_SECRET = "test-app-secret-3f9a"
-CONN_VERIFY_TOKEN = "verify-me-51ab"
+# The credentials of the connection fixture (instagram_conn_env).
+CONN_APP_SECRET = TEST_APP_SECRET
+CONN_VERIFY_TOKEN = TEST_VERIFY_TOKEN
 
 
 @pytest.fixture
@@ -97,6 +100,21 @@ class TestConfig:
 
         sender = get_state(app).sender
         assert (sender.threads, sender.poll_interval) == (3, 0.5)
+
+    def test_closing_the_state_stops_every_thread_and_disposes_the_engine(self, app_config):
+        before = set(threading.enumerate())
+        state = get_state(create_app({**app_config, "INSTAGRAM_HIL_REPLY_THREADS": 2}))
+        disposed = threading.Event()
+        event.listen(state.store.engine, "engine_disposed", lambda engine: disposed.set())
+        started = [
+            t for t in set(threading.enumerate()) - before if t.name.startswith("instagram-hil-outbox-")
+        ]
+        assert len(started) == 2
+
+        state.close()
+
+        assert disposed.is_set()
+        assert [t.name for t in started if t.is_alive()] == []
 
     @pytest.mark.parametrize(
         ("override", "message"),

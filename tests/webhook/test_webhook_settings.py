@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TEST_TOKEN
+from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.exceptions import InvalidTokenError
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
