@@ -194,7 +194,9 @@ class ScaleoutCluster(AirflowServices):
         self.start_sandbox()
         airflow = self.airflow_bin()
         ctl = self.network.addresses["ctl"]
-        self.start_on("ctl", "api-server", [airflow, "api-server", "--host", ctl, "--port", str(API_PORT)])
+        self.start_on(
+            "ctl", "api-server", [airflow, "api-server", "--host", ctl, "--port", str(API_PORT), "-w", "2"]
+        )
         self.start_on("ctl", "scheduler", [airflow, "scheduler"])
         self.start_on("ctl", "dag-processor", [airflow, "dag-processor"])
         for n in (1, 2):

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_instagram_hil.sandbox.airflow_api import AirflowApiError
 from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, quick_reply_event
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.e2e, pytest.mark.timeout(2400)]
@@ -157,7 +158,6 @@ def cluster(network, databases, redis_db, tmp_path_factory) -> Iterator[Scaleout
         deployment.admin_db_url = airflow_db  # type: ignore[attr-defined]
         deployment.admin_store_url = store_db  # type: ignore[attr-defined]
         deployment.admin.wait_for_dag(DAG_ID, timeout=300)
-        deployment.admin.unpause(DAG_ID)
         yield deployment
 
 
@@ -218,6 +218,22 @@ class Meta:
                 self.failed_attempts += 1
             time.sleep(0.2)
         return False
+
+
+def _start_run(admin: Any, run_id: str, conf: dict[str, Any]) -> None:
+    """Create one DAG run; a retry after a timeout finds it created (409) instead of adding another."""
+    body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+    for attempt in range(5):
+        try:
+            admin.call("POST", f"/dags/{DAG_ID}/dagRuns", json=body)
+            return
+        except requests.RequestException:
+            time.sleep(1.0 + attempt)
+        except AirflowApiError as exc:
+            if exc.status == 409 and attempt:
+                return
+            raise
+    raise AssertionError(f"could not create run {run_id}")
 
 
 def _db(url: str):
@@ -290,12 +306,14 @@ def test_hundreds_of_approvals_survive_losing_a_replica_of_each_kind(cluster: Sc
     rng = random.Random()
     admin = cluster.admin
 
-    # 1. TASKS runs, each asking its own reviewer.
+    # 1. TASKS runs, each asking its own reviewer: created while the DAG is paused, then all let go.
     reviewers: dict[str, str] = {}
     for i in range(TASKS):
         reviewer = str(REVIEWER_BASE + i)
-        run_id = admin.trigger_dag_run(DAG_ID, conf={"reviewer": reviewer, "item": i})
+        run_id = f"scaleout__{i:04d}"
+        _start_run(admin, run_id, {"reviewer": reviewer, "item": i})
         reviewers[run_id] = reviewer
+    admin.unpause(DAG_ID)
     triggered = time.monotonic()
 
     # 2. All of them waiting: deferred, prompted, and the scheduler has seen each parking worker exit
