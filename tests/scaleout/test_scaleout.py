@@ -378,27 +378,39 @@ def test_hundreds_of_approvals_survive_losing_a_replica_of_each_kind(cluster: Sc
         tap.redelivered = True
     meta = Meta(cluster)
     kills: list[dict[str, Any]] = []
-    kill_plan = sorted(
-        (rng.uniform(0.1, 0.75) * BURST_SECONDS, kind) for kind in ("webhook", "triggerer", "worker")
-    )
+    # A webhook replica and a triggerer die at random moments of the burst; a worker at a random moment
+    # while the workers run the resumed runs' downstream tasks (before that they have nothing to lose).
+    kill_at = {kind: rng.uniform(0.1, 0.75) * BURST_SECONDS for kind in ("webhook", "triggerer", "worker")}
     burst_start = time.monotonic()
     deadline = burst_start + BURST_SECONDS + 300
 
-    def chaos() -> None:
-        for at, kind in kill_plan:
-            time.sleep(max(0.0, burst_start + at - time.monotonic()))
-            name = f"{kind}-{rng.choice((1, 2))}"
-            cluster.components[name].kill()
-            killed = time.monotonic()
-            time.sleep(rng.uniform(1.0, 4.0))
-            cluster.restart(name)
-            kills.append(
-                {
-                    "component": name,
-                    "at_seconds": round(killed - burst_start, 1),
-                    "down_seconds": round(time.monotonic() - killed, 1),
-                }
-            )
+    def running_downstream() -> int:
+        return sum(
+            1
+            for (_run, task), row in _task_rows(cluster).items()
+            if task == "use_decision" and row["state"] == "running"
+        )
+
+    def chaos(kind: str) -> None:
+        time.sleep(max(0.0, burst_start + kill_at[kind] - time.monotonic()))
+        running = None
+        if kind == "worker":
+            while (running := running_downstream()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(rng.uniform(0.0, 3.0))
+        name = f"{kind}-{rng.choice((1, 2))}"
+        cluster.components[name].kill()
+        killed = time.monotonic()
+        time.sleep(rng.uniform(1.0, 4.0))
+        cluster.restart(name)
+        kill = {
+            "component": name,
+            "at_seconds": round(killed - burst_start, 1),
+            "down_seconds": round(time.monotonic() - killed, 1),
+        }
+        if running is not None:
+            kill["downstream_tasks_running_in_the_deployment"] = running
+        kills.append(kill)
 
     def send(index: int, tap: Tap) -> None:
         time.sleep(max(0.0, burst_start + index * BURST_SECONDS / len(taps) - time.monotonic()))
@@ -408,13 +420,15 @@ def test_hundreds_of_approvals_survive_losing_a_replica_of_each_kind(cluster: Sc
         if tap.redelivered:
             meta.deliver(tap, deadline=deadline)
 
-    chaos_thread = threading.Thread(target=chaos, name="scaleout-chaos")
-    chaos_thread.start()
+    chaos_threads = [threading.Thread(target=chaos, args=(kind,), name=f"kill-{kind}") for kind in kill_at]
+    for thread in chaos_threads:
+        thread.start()
     try:
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda it: send(*it), enumerate(taps)))
     finally:
-        chaos_thread.join()
+        for thread in chaos_threads:
+            thread.join()
     burst_seconds = time.monotonic() - burst_start
     assert [t.run_id for t in taps if not t.delivered] == []
 
