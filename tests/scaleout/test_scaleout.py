@@ -38,7 +38,7 @@ import requests
 from airflow_provider_instagram_hil.sandbox.airflow_api import AirflowApiError
 from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, quick_reply_event
 
-pytestmark = [pytest.mark.scaleout, pytest.mark.e2e, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.scaleout, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 OPT_IN = "INSTAGRAM_HIL_SCALEOUT"
 REQUIRED = "INSTAGRAM_HIL_REQUIRE_SCALEOUT"
