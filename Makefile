@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 AIRFLOW_NEWEST := 3.3.2
 CONSTRAINTS := constraints/airflow-3.3.txt
 
-.PHONY: install demo test lint typecheck unit bench soak matrix constraints clean
+.PHONY: install demo test lint typecheck unit bench soak matrix scaleout constraints clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,20 @@ matrix: $(foreach line,$(MATRIX_LINES),.venv-airflow-$(line)/.installed-stamp)
 		echo "== Airflow $$line line: $$(( $$(date +%s) - start ))s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "matrix failed on Airflow:$$failed" >&2; exit 1; fi
+
+# The multi-host deployment (tests/scaleout): network namespaces as hosts, CeleryExecutor on the local
+# Redis, two workers, two triggerers, two webhook replicas, 300+ approvals, a replica of each killed.
+# Needs root, `ip netns`, PostgreSQL and Redis; writes benchmarks/results/scaleout.json.
+SCALEOUT_STAMP := $(VENV)/.scaleout-stamp
+
+$(SCALEOUT_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,postgres,scaleout]"
+	touch $(SCALEOUT_STAMP)
+
+scaleout: $(SCALEOUT_STAMP)
+	@start=$$(date +%s); \
+	INSTAGRAM_HIL_SCALEOUT=1 $(PY) -m pytest tests/scaleout -s $(PYTEST_ARGS); code=$$?; \
+	echo "== scale-out: $$(( $$(date +%s) - start ))s"; exit $$code
 
 # Re-pin the newest line after changing dependencies (newest compatible releases). The older lines are
 # re-pinned with the command in their file's header.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-pin one Airflow line: constraints/pin.sh AIRFLOW_VERSION [CUTOFF]
 #
-# Resolves apache-airflow==AIRFLOW_VERSION together with this provider's ".[dev,postgres]" and writes
+# Resolves apache-airflow==AIRFLOW_VERSION together with this provider's ".[dev,postgres,scaleout]" and writes
 # every resolved distribution as NAME==VERSION to constraints/airflow-MAJOR.MINOR.txt.
 # With CUTOFF (an ISO 8601 time, e.g. 2026-03-12T00:00:00Z) only releases uploaded before it are
 # considered: the same set Airflow's own constraints-X.Y.Z files capture at release time, for lines
@@ -25,7 +25,7 @@ if [ -n "$cutoff" ]; then
     args=(--isolated --uploaded-prior-to "$cutoff")
 fi
 PIP_CONFIG_FILE=/dev/null "$scratch/venv/bin/pip" install --quiet --dry-run --ignore-installed \
-    --report "$scratch/report.json" "${args[@]}" "apache-airflow==${version}" -e ".[dev,postgres]"
+    --report "$scratch/report.json" "${args[@]}" "apache-airflow==${version}" -e ".[dev,postgres,scaleout]"
 
 {
     echo "# Pins for apache-airflow ${version} (Airflow ${line}.x), Python $("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')."
