@@ -104,12 +104,19 @@ def _tap(stack: AirflowServices, prompt: dict, option: str, sender_id: str | Non
 
 
 def _reply_since(stack: AirflowServices, seen: int, recipient_id: str) -> str:
-    (reply,) = [
-        m
-        for m in stack.wait_for_messages(seen + 1)[seen:]
-        if not m["quick_replies"] and m["recipient_id"] == recipient_id
-    ]
-    return str(reply["text"])
+    """The one reply to ``recipient_id`` after the first ``seen`` messages (the other reviewers may be
+    told of the close first)."""
+    count = seen + 1
+    while True:  # wait_for_messages raises TimeoutError when no more messages come
+        mine = [
+            m
+            for m in stack.wait_for_messages(count)[seen:]
+            if not m["quick_replies"] and m["recipient_id"] == recipient_id
+        ]
+        if mine:
+            (reply,) = mine
+            return str(reply["text"])
+        count += 1
 
 
 def _request_id(prompt: dict) -> str:
