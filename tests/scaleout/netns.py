@@ -11,6 +11,7 @@ import ipaddress
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 
 
@@ -105,8 +106,9 @@ class HostNetwork:
         """Delete every namespace and link this network made; return what could not be deleted."""
         left: list[str] = []
         for ns in reversed(self._namespaces):
-            # Deleting a namespace deletes the veth end inside it, and so the pair.
-            if subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False).returncode:
+            # Deleting a namespace deletes the veth end inside it, and so the pair. A process killed a
+            # moment ago may still hold it ("busy"): ask again for a few seconds.
+            if not _retry(["ip", "netns", "del", ns]):
                 left.append(ns)
         for link in reversed(self._links):
             exists = subprocess.run(["ip", "link", "show", link], capture_output=True, check=False)
@@ -127,3 +129,13 @@ class HostNetwork:
             for word in (names + links).replace(":", " ").replace("@", " ").split()
             if word.startswith(self.prefix)
         ]
+
+
+def _retry(command: list[str], attempts: int = 20, pause: float = 0.25) -> bool:
+    """Run ``command`` until it succeeds (at most ``attempts`` times); whether it did."""
+    for attempt in range(attempts):
+        if subprocess.run(command, capture_output=True, check=False).returncode == 0:
+            return True
+        if attempt + 1 < attempts:
+            time.sleep(pause)
+    return False
