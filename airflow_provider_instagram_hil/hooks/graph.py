@@ -222,6 +222,14 @@ class GraphApiHook(BaseHook):
 
     # -- Airflow UI (Airflow < 3.2; newer versions read CONN_FIELDS from the provider info) ----------
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Airflow 3.1's ProvidersManager looks for the form methods in the hook class's own __dict__
+        # only: each channel's hook carries them, or its connection form shows no fields.
+        for name in ("get_ui_field_behaviour", "get_connection_form_widgets"):
+            if name not in cls.__dict__:
+                setattr(cls, name, classmethod(getattr(GraphApiHook, name).__func__))
+
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Relabel, hide and describe the standard connection form fields."""

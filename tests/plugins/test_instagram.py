@@ -151,7 +151,12 @@ class TestGetUrlPrefix:
             return  # refused here; Airflow may or may not refuse it, nothing is claimed mounted
         subapp = FastAPI()
         apps = [{"app": subapp, "url_prefix": prefix, "name": "instagram_hil"}]
-        monkeypatch.setattr(plugins_manager, "get_fastapi_plugins", lambda: (apps, []))
+        if hasattr(plugins_manager, "get_fastapi_plugins"):  # Airflow 3.2+
+            monkeypatch.setattr(plugins_manager, "get_fastapi_plugins", lambda: (apps, []))
+        else:  # Airflow 3.1: module globals filled by initialize_fastapi_plugins()
+            monkeypatch.setattr(plugins_manager, "initialize_fastapi_plugins", lambda: None)
+            monkeypatch.setattr(plugins_manager, "fastapi_apps", apps)
+            monkeypatch.setattr(plugins_manager, "fastapi_root_middlewares", [])
         app = FastAPI()
         init_plugins(app)
         assert [r.path for r in app.routes if isinstance(r, Mount) and r.app is subapp] == [prefix]
