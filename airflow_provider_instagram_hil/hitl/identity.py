@@ -45,7 +45,10 @@ def _user(manager: Any, user_id: str) -> Any:
     get_users = getattr(manager, "get_users", None)
     if callable(get_users):
         for user in get_users():
-            if str(user.get_id()) == user_id:
+            if isinstance(user, dict):  # Airflow 3.1: {"username": ..., "role": ...}
+                if str(user.get("username")) == user_id:
+                    return manager.deserialize_user({"sub": user_id, "role": user.get("role")})
+            elif str(user.get_id()) == user_id:
                 return user
         from airflow_provider_instagram_hil.version_compat import conf
 
