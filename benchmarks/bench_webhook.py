@@ -72,7 +72,8 @@ def _config(quick: bool) -> dict[str, Any]:
 def _write_bodies(path: Path, request_ids: list[str], reviewer: str, app_secret: str) -> list[str]:
     """Write one signed quick-reply delivery per request; return the event ids (``mid``) in order."""
     from airflow_provider_instagram_hil.messages import encode_payload
-    from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event, signature_for
+    from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
+    from airflow_provider_instagram_hil.webhook.signature import sign_body
 
     mids = []
     with path.open("w", encoding="utf-8") as out:
@@ -80,9 +81,7 @@ def _write_bodies(path: Path, request_ids: list[str], reviewer: str, app_secret:
             mid = f"aWdfbench{index:06d}{request_id[:10]}"
             event = quick_reply_event(encode_payload(request_id, "Approve"), sender_id=reviewer, mid=mid)
             body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-            out.write(
-                json.dumps({"body": body, "signature": signature_for(body.encode(), app_secret)}) + "\n"
-            )
+            out.write(json.dumps({"body": body, "signature": sign_body(body.encode(), app_secret)}) + "\n")
             mids.append(mid)
     return mids
 

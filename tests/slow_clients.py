@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 import requests
 
 from airflow_provider_instagram_hil.messages import encode_payload
-from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event, signature_for
+from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 
 class SlowBodyClients:
@@ -110,7 +111,7 @@ def timed_taps(
     for request_id, reviewer in requests_and_reviewers:
         event = quick_reply_event(encode_payload(request_id, option), sender_id=reviewer)
         body = json.dumps(event).encode()
-        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(body, app_secret)}
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign_body(body, app_secret)}
         started = time.monotonic()
         response = requests.post(url, data=body, headers=headers, timeout=timeout)
         elapsed = time.monotonic() - started

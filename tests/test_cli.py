@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -25,6 +23,7 @@ from sqlalchemy import update
 from airflow_provider_instagram_hil.cli import main
 from airflow_provider_instagram_hil.store import DecisionStore, OutboxMessage, RecipientSpec, RequestStatus
 from airflow_provider_instagram_hil.store.schema import requests
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 APP_SECRET = "cli-test-app-secret-5e2b"
 VERIFY_TOKEN = "cli-test-verify-token-88c0"
@@ -45,10 +44,6 @@ def _command(*args: str) -> list[str]:
     if script.exists():
         return [str(script), *args]
     return [sys.executable, "-m", "airflow_provider_instagram_hil.cli", *args]
-
-
-def _sign(body: bytes) -> str:
-    return "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
 class WebhookProcess:
@@ -190,7 +185,7 @@ class TestWebhookProcess:
                 "POST",
                 path,
                 tap,
-                {"X-Hub-Signature-256": _sign(tap), "Content-Type": "application/json"},
+                {"X-Hub-Signature-256": sign_body(tap, APP_SECRET), "Content-Type": "application/json"},
             )
             assert status == 200, body
             decided = store.get_request(request_id)
@@ -205,16 +200,20 @@ class TestWebhookProcess:
             chunked = QUICK_REPLY.read_bytes().replace(b"__REQUEST_ID__", chunked_id.encode())
             pieces = iter([chunked[:100], chunked[100:]])
             status, _, body = _request(
-                port, "POST", path, pieces, {"X-Hub-Signature-256": _sign(chunked)}, True
+                port, "POST", path, pieces, {"X-Hub-Signature-256": sign_body(chunked, APP_SECRET)}, True
             )
             assert status == 200, body
             assert store.get_request(chunked_id).status is RequestStatus.DECIDED
 
             huge = b'{"object": "instagram", "entry": [], "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-            status, _, body = _request(port, "POST", path, huge, {"X-Hub-Signature-256": _sign(huge)})
+            status, _, body = _request(
+                port, "POST", path, huge, {"X-Hub-Signature-256": sign_body(huge, APP_SECRET)}
+            )
             assert status == 413
             assert json.loads(body) == {"error": "body too large"}
-            status, _, body = _request(port, "POST", path, tap, {"X-Hub-Signature-256": _sign(b"other")})
+            status, _, body = _request(
+                port, "POST", path, tap, {"X-Hub-Signature-256": sign_body(b"other", APP_SECRET)}
+            )
             assert status == 403
         finally:
             store.dispose()

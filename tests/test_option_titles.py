@@ -25,9 +25,9 @@ from airflow_provider_instagram_hil.option_titles import (
     is_option_title,
     option_title_problem,
 )
-from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event, signature_for
+from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.webhook.events import Ignored, Tap, parse_body
-from airflow_provider_instagram_hil.webhook.signature import signature_matches
+from airflow_provider_instagram_hil.webhook.signature import sign_body, signature_matches
 
 RID = "0123456789abcdef0123456789abcdef"
 SECRET = "option-title-test-secret"
@@ -39,7 +39,7 @@ def signed_delivery(payload: str, *, ascii_only: bool) -> bytes:
     """A signed Instagram quick-reply delivery carrying ``payload``, checked as the webhook checks it."""
     event = quick_reply_event(payload, sender_id=REVIEWER, title="tap")
     body = json.dumps(event, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
-    assert signature_matches(body, signature_for(body, SECRET), [SECRET])
+    assert signature_matches(body, sign_body(body, SECRET), [SECRET])
     return body
 
 

@@ -12,9 +12,10 @@ import pytest
 from airflow_provider_instagram_hil.cli import main
 from airflow_provider_instagram_hil.messages import encode_payload
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
-from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event, signature_for
+from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
 from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_state
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 PASSWORD = "pg-S3cret-in-url"
 SSL_PASSWORD = "key-S3cret-in-url"
@@ -81,7 +82,7 @@ class TestMaskedWhereShown:
         try:
             with caplog.at_level(logging.DEBUG):
                 response = app.test_client().post(
-                    WEBHOOK_PATH, data=body, headers={"X-Hub-Signature-256": signature_for(body, APP_SECRET)}
+                    WEBHOOK_PATH, data=body, headers={"X-Hub-Signature-256": sign_body(body, APP_SECRET)}
                 )
         finally:
             get_state(app).close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -11,10 +9,7 @@ from typing import Any
 
 import requests
 
-
-def signature_for(body: bytes, app_secret: str) -> str:
-    """Return the ``X-Hub-Signature-256`` value Meta sends for ``body``."""
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 
 def quick_reply_event(
@@ -71,7 +66,7 @@ def post_signed(
 ) -> requests.Response:
     """POST ``event`` to the webhook signed with ``app_secret``, as Meta would."""
     body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(body, app_secret)}
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign_body(body, app_secret)}
     poster = session or requests
     return poster.post(webhook_url, data=body, headers=headers, timeout=timeout)
 

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from airflow_provider_instagram_hil.sandbox.reviewer import signature_for
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 #: Meta's error for a free-form or interactive message outside the customer-service window.
 REENGAGEMENT_ERROR = {
@@ -104,7 +104,7 @@ class StatusPoster:
         if not url or not secret:
             return 0
         body = status_body(items, self.phone_number_id)
-        signature = signature_for(body, secret)
+        signature = sign_body(body, secret)
         request = urllib.request.Request(  # noqa: S310 - a loopback URL the test or demo configured
             url, data=body, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
         )

@@ -16,8 +16,9 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_instagram_hil.messages import encode_payload
-from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event, signature_for
+from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.store import DecisionStore
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 REPO = Path(__file__).resolve().parents[2]
 SOAK = os.environ.get("INSTAGRAM_HIL_SOAK", "").strip() not in ("", "0")
@@ -149,7 +150,7 @@ def tap_body(taps: Sequence[TapSpec]) -> bytes:
 
 
 def signed_headers(body: bytes, secret: str) -> dict[str, str]:
-    return {"Content-Type": "application/json", SIGNATURE_HEADER: signature_for(body, secret)}
+    return {"Content-Type": "application/json", SIGNATURE_HEADER: sign_body(body, secret)}
 
 
 def register_requests(

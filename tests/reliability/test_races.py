@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 import requests
 
-from airflow_provider_instagram_hil.sandbox.reviewer import signature_for
 from airflow_provider_instagram_hil.store import RequestStatus
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 from .support import new_tap, register_requests, scaled, signed_headers, tap_body
 from .workers import SPAWN, post_taps, race_deadline, receive, start_worker
@@ -70,7 +70,7 @@ class TestApproveRejectRace:
         bodies = [(tap.mid, tap_body([tap])) for tap in taps]
         shares = [bodies[n :: PROCESSES + 1] for n in range(PROCESSES + 1)]  # the last share is ours
         for (_process, conn), share in zip(workers, shares[:-1], strict=True):
-            conn.send([(body.decode(), signature_for(body, secret)) for _mid, body in share])
+            conn.send([(body.decode(), sign_body(body, secret)) for _mid, body in share])
         for _process, conn in workers:
             assert receive(conn, timeout=60) == "ready"
         go, local_results = threading.Event(), []

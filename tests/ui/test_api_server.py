@@ -11,8 +11,9 @@ import requests
 
 from airflow_provider_instagram_hil import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_instagram_hil.messages import encode_payload
-from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, quick_reply_event, signature_for
+from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, quick_reply_event
 from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -85,7 +86,7 @@ class TestSignedTaps:
 
         headers = {
             "Content-Type": "application/json",
-            "X-Hub-Signature-256": signature_for(body, api_server.app_secret),
+            "X-Hub-Signature-256": sign_body(body, api_server.app_secret),
         }
         response = requests.post(api_server.webhook_url, data=chunks(), headers=headers, timeout=10)
         assert response.request.headers.get("Transfer-Encoding") == "chunked"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
+
+from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 DATA = Path(__file__).parent / "data"
 WEBHOOK_PATH = "/webhooks/instagram"
@@ -30,8 +30,9 @@ QUICK_REPLY_MID = (
 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
-    """The ``X-Hub-Signature-256`` header Meta sends for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """The ``X-Hub-Signature-256`` header Meta sends for ``body`` (the package's signer, this suite's
+    secret)."""
+    return sign_body(body, secret)
 
 
 def load_payload(name: str, request_id: str = "", other_request_id: str = "") -> bytes:
