@@ -36,6 +36,16 @@ class ConnectionSettings:
     verify_token: str | None = field(repr=False)
 
 
+def app_secrets_of(raw: object) -> tuple[str, ...]:
+    """The app secrets of a connection extra or a config value: a list, or one string with commas
+    (several secrets: rotation, or one Meta app per channel); blanks dropped."""
+    if isinstance(raw, (list, tuple)):
+        return tuple(str(s).strip() for s in raw if not _blank(s))
+    if _blank(raw):
+        return ()
+    return tuple(s.strip() for s in str(raw).split(",") if s.strip())
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -94,13 +104,7 @@ def parse_connection_settings(
         if isinstance(raw, bool) or not 0 < timeout < math.inf:
             raise ValueError(f"{where}: extra 'timeout' must be a positive number of seconds")
 
-    raw_secrets = extra.get("app_secret")
-    if isinstance(raw_secrets, (list, tuple)):
-        app_secrets = tuple(str(s).strip() for s in raw_secrets if not _blank(s))
-    elif _blank(raw_secrets):
-        app_secrets = ()
-    else:
-        app_secrets = tuple(s.strip() for s in str(raw_secrets).split(",") if s.strip())
+    app_secrets = app_secrets_of(extra.get("app_secret"))
     verify_token = None if _blank(extra.get("verify_token")) else str(extra["verify_token"])
     token = (conn.password or "").strip() or None
     return ConnectionSettings(host, api_version, account_id, timeout, token, app_secrets, verify_token)

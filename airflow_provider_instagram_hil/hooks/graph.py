@@ -29,6 +29,7 @@ from airflow_provider_instagram_hil.hooks.connection_settings import (
     DEFAULT_ACCOUNT_ID,
     FACEBOOK_GRAPH_HOST,
     ConnectionSettings,
+    app_secrets_of,
     parse_connection_settings,
 )
 from airflow_provider_instagram_hil.hooks.graph_errors import (
@@ -132,10 +133,7 @@ class GraphApiHook(BaseHook):
         """The Airflow connection, fetched on first use; its secrets are registered for masking."""
         conn = self.get_connection(self.graph_conn_id)
         extra = conn.extra_dejson
-        raw_secrets = extra.get("app_secret")
-        if isinstance(raw_secrets, str):
-            raw_secrets = raw_secrets.split(",")
-        for secret in (conn.password, extra.get("verify_token"), *(raw_secrets or ())):
+        for secret in (conn.password, extra.get("verify_token"), *app_secrets_of(extra.get("app_secret"))):
             if isinstance(secret, str) and secret.strip():
                 mask_secret(secret.strip())
         return conn

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from airflow_provider_instagram_hil.channels import get_channel
 from airflow_provider_instagram_hil.exceptions import InstagramHilError
+from airflow_provider_instagram_hil.hooks.connection_settings import app_secrets_of
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -36,17 +37,11 @@ def split_secrets(value: object) -> list[str]:
 
     :raises WebhookConfigError: a value that is neither.
     """
-    if value is None:
-        return []
-    if isinstance(value, str):
-        parts: Sequence[object] = value.split(",")
-    elif isinstance(value, (list, tuple)):
-        parts = value
-    else:
+    if value is not None and not isinstance(value, (str, list, tuple)):
         raise WebhookConfigError("app secrets must be a list of strings or a comma-separated string")
-    if not all(isinstance(part, str) for part in parts):
+    if isinstance(value, (list, tuple)) and not all(isinstance(part, str) for part in value):
         raise WebhookConfigError("app secrets must be strings")
-    return [part.strip() for part in parts if isinstance(part, str) and part.strip()]
+    return list(app_secrets_of(value))
 
 
 def load_from_airflow(
