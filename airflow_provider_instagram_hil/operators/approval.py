@@ -521,10 +521,11 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             raise AirflowException(f"Approval request {request_id} is not in the decision store")
         if request.status is RequestStatus.PENDING:
             due = self.follow_ups.due(request, _utcnow())
-            for recipient in due.escalation:
-                self._escalate(store, request, recipient)
+            # In the order they fell due (one late wake may find both due).
             for recipient in due.reminders:
                 self._remind(store, request, recipient)
+            for recipient in due.escalation:
+                self._escalate(store, request, recipient)
             self._defer(store.get_request(request_id) or request)
         return payload_from_state(request.state)
 

@@ -168,7 +168,7 @@ class TestFollowUps:
         code = request_code(_request_id(alice))
 
         # Two seconds on: both reviewers are reminded, with the buttons again; five seconds on, Carol gets
-        # the prompt (on a slow machine one wake may send both).
+        # the prompt (on a slow machine one wake may send both, reminders first).
         carol = _prompt_to(stack, CAROL, before)
         messages = stack.sent_messages()[seen:]
         reminders = [m for m in messages if m["text"].startswith("Reminder:")]
