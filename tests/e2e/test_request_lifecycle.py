@@ -76,6 +76,18 @@ def _reply_to_tap(stack: AirflowServices, prompt: dict) -> str:
     return str(reply["text"])
 
 
+def _notice(stack: AirflowServices, seen: int, run_id: str) -> str:
+    """Wait for the cancellation notice of ``run_id``'s request after the first ``seen`` messages."""
+    text = f"'Ship {run_id}?' was cancelled ({STOPPED_IN_AIRFLOW}); no answer is needed any more."
+    count = seen + 1
+    while True:  # wait_for_messages raises TimeoutError when no more messages come
+        found = [m for m in stack.wait_for_messages(count)[seen:] if m["text"] == text]
+        if found:
+            assert [m["recipient_id"] for m in found] == [stack.reviewer_id]
+            return text
+        count += 1
+
+
 def _closed(stack: AirflowServices, prompt: dict, status: RequestStatus) -> None:
     request = stack.store().get_request(_request_id(prompt))
     assert request is not None
@@ -92,7 +104,7 @@ needs_on_kill = pytest.mark.skipif(
 class TestUserActions:
     def test_clear_cancels_the_request_and_the_new_try_asks_again(self, stack):
         run_id, first = _waiting(stack)
-        before = stack.prompt_count()
+        before, seen = stack.prompt_count(), len(stack.sent_messages())
 
         stack.admin.clear_task_instance(APPROVAL, run_id, "approve")
 
@@ -103,11 +115,14 @@ class TestUserActions:
         closed = stack.store().get_request(_request_id(first)).status
         assert closed in (RequestStatus.CANCELLED, RequestStatus.SUPERSEDED)
         _closed(stack, first, closed)
+        if closed is RequestStatus.CANCELLED:  # the reviewer is told before any tap
+            _notice(stack, seen, run_id)
         assert _reply_to_tap(stack, first) == (CANCELLED if closed is RequestStatus.CANCELLED else REPLACED)
 
     @pytest.mark.parametrize("action", ["mark_failed", "mark_success"])
     def test_marking_the_task_cancels_its_request(self, stack, action):
         run_id, prompt = _waiting(stack)
+        seen = len(stack.sent_messages())
 
         getattr(stack.admin, action)(APPROVAL, run_id, "approve")
 
@@ -120,6 +135,7 @@ class TestUserActions:
             "the request to be cancelled",
         )
         _closed(stack, prompt, RequestStatus.CANCELLED)
+        _notice(stack, seen, run_id)  # the reviewer learns it before tapping
         assert _reply_to_tap(stack, prompt) == CANCELLED
 
 
