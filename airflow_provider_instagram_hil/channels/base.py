@@ -159,3 +159,17 @@ def message_id_of(sent: object) -> str | None:
     """The message id in a hook's answer (``{"message_id": ...}``), or None."""
     value = sent.get("message_id") if isinstance(sent, dict) else None
     return str(value) if value else None
+
+
+class ChannelConnId:
+    """The ``conn_id`` of an operator or notifier that has a ``channel``: kept in the channel's own
+    parameter (``instagram_conn_id``, ``messenger_conn_id``, ``whatsapp_conn_id``), which users set and
+    Airflow renders as a template field."""
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj, obj.channel.hook_conn_arg)
+
+    def __set__(self, obj: Any, value: str | None) -> None:
+        setattr(obj, obj.channel.hook_conn_arg, value)

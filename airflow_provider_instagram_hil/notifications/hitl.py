@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.channels import Channel
+from airflow_provider_instagram_hil.channels.base import ChannelConnId
 from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.channels.messenger import MESSENGER
 from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP
@@ -59,6 +60,8 @@ class BaseHITLNotifier(ChannelNotifier):
 
     #: The channel this notifier sends on.
     channel: ClassVar[Channel]
+    #: The connection that sends: the notifier's ``<channel>_conn_id`` (rendered once it runs).
+    conn_id = ChannelConnId()
 
     template_fields: Sequence[str] = ("recipients",)
 
@@ -272,15 +275,6 @@ class InstagramHITLNotifier(BaseHITLNotifier):
     ) -> None:
         super().__init__(recipients=recipients, conn_id=instagram_conn_id, **kwargs)
 
-    @property
-    def conn_id(self) -> str | None:
-        """The connection that sends: ``instagram_conn_id`` (rendered, once the notifier runs)."""
-        return self.instagram_conn_id
-
-    @conn_id.setter
-    def conn_id(self, value: str | None) -> None:
-        self.instagram_conn_id = value
-
 
 class MessengerHITLNotifier(BaseHITLNotifier):
     """An Airflow HITL task's prompt in Messenger, as a Facebook Page (buttons for up to 3 options).
@@ -296,15 +290,6 @@ class MessengerHITLNotifier(BaseHITLNotifier):
         self, *, recipients: Mapping[str, str], messenger_conn_id: str = "messenger_default", **kwargs: Any
     ) -> None:
         super().__init__(recipients=recipients, conn_id=messenger_conn_id, **kwargs)
-
-    @property
-    def conn_id(self) -> str | None:
-        """The connection that sends: ``messenger_conn_id`` (rendered, once the notifier runs)."""
-        return self.messenger_conn_id
-
-    @conn_id.setter
-    def conn_id(self, value: str | None) -> None:
-        self.messenger_conn_id = value
 
 
 class WhatsAppHITLNotifier(BaseHITLNotifier):
@@ -324,15 +309,6 @@ class WhatsAppHITLNotifier(BaseHITLNotifier):
         self, *, recipients: Mapping[str, str], whatsapp_conn_id: str = "whatsapp_default", **kwargs: Any
     ) -> None:
         super().__init__(recipients=recipients, conn_id=whatsapp_conn_id, **kwargs)
-
-    @property
-    def conn_id(self) -> str | None:
-        """The connection that sends: ``whatsapp_conn_id`` (rendered, once the notifier runs)."""
-        return self.whatsapp_conn_id
-
-    @conn_id.setter
-    def conn_id(self, value: str | None) -> None:
-        self.whatsapp_conn_id = value
 
 
 def _utcnow() -> datetime:

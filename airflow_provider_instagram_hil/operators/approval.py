@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_instagram_hil import config
-from airflow_provider_instagram_hil.channels.base import Channel
+from airflow_provider_instagram_hil.channels.base import Channel, ChannelConnId
 from airflow_provider_instagram_hil.exceptions import (
     DecisionStoreError,
     InstagramHilError,
@@ -121,6 +121,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
 
     #: The channel this operator prompts on.
     channel: ClassVar[Channel]
+    #: The connection that sends the prompt: the channel operator's ``<channel>_conn_id`` (rendered once
+    #: the task runs).
+    conn_id = ChannelConnId()
 
     template_fields: Collection[str] = (
         "recipient_id",

@@ -38,12 +38,3 @@ class InstagramApprovalOperator(BaseApprovalOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(recipient_id=recipient_id, conn_id=instagram_conn_id, **kwargs)
-
-    @property
-    def conn_id(self) -> str | None:
-        """The connection that sends the prompt: ``instagram_conn_id`` (rendered, once the task runs)."""
-        return self.instagram_conn_id
-
-    @conn_id.setter
-    def conn_id(self, value: str | None) -> None:
-        self.instagram_conn_id = value

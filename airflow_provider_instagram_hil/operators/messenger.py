@@ -39,12 +39,3 @@ class MessengerApprovalOperator(BaseApprovalOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(recipient_id=recipient_id, conn_id=messenger_conn_id, **kwargs)
-
-    @property
-    def conn_id(self) -> str | None:
-        """The connection that sends the prompt: ``messenger_conn_id`` (rendered, once the task runs)."""
-        return self.messenger_conn_id
-
-    @conn_id.setter
-    def conn_id(self, value: str | None) -> None:
-        self.messenger_conn_id = value

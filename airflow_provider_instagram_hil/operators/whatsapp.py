@@ -92,15 +92,6 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
         if self.template_name and not _templated(self.template_name) and not _templated(self.subject):
             WHATSAPP.render_template_text(self.subject, [])  # the subject must fit the template's variable
 
-    @property
-    def conn_id(self) -> str | None:
-        """The connection that sends the prompt: ``whatsapp_conn_id`` (rendered, once the task runs)."""
-        return self.whatsapp_conn_id
-
-    @conn_id.setter
-    def conn_id(self, value: str | None) -> None:
-        self.whatsapp_conn_id = value
-
     def _check_rendered(self) -> None:
         super()._check_rendered()
         self.template_name = _template_name(self.template_name, rendered=True)
