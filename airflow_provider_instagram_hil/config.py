@@ -1,18 +1,33 @@
-"""The ``[instagram_hil]`` configuration section, read through Airflow's config."""
+"""The ``[instagram_hil]`` configuration section: the one module that reads Airflow's config and the
+environment; every other module asks it."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from airflow_provider_instagram_hil.store import DecisionStore
 from airflow_provider_instagram_hil.store.engine import StoreTimeouts
-from airflow_provider_instagram_hil.version_compat import conf
+from airflow_provider_instagram_hil.store.urls import default_store_url
+from airflow_provider_instagram_hil.version_compat import api_server_reserved_url_prefixes, conf
+
+log = logging.getLogger(__name__)
 
 SECTION = "instagram_hil"
 DEFAULT_CONN_ID = "instagram_default"
 DEFAULT_POLL_INTERVAL = 2.0
-STORE_FILE_NAME = "instagram_hil.db"
+DEFAULT_URL_PREFIX = "/instagram-hil"
+#: Paths the API server serves itself (a plugin app there would be shadowed), besides the ones it refuses
+#: to mount under (:func:`~airflow_provider_instagram_hil.version_compat.api_server_reserved_url_prefixes`).
+RESERVED_URL_PREFIXES = ("/api", "/ui", "/execution", "/auth", "/pluginsv2", "/static", "/docs", "/redoc")
+_URL_PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+
+
+class PluginConfigError(ValueError):
+    """An ``[instagram_hil]`` option that decides what the plugin mounts is invalid."""
 
 
 def airflow_home() -> Path:
@@ -20,18 +35,18 @@ def airflow_home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
 
 
-def get_store_url() -> str:
-    """Return ``[instagram_hil] store_url``, or the embedded SQLite file under AIRFLOW_HOME."""
-    url = conf.get(SECTION, "store_url", fallback="") or ""
-    if url.strip():
-        return url.strip()
-    return f"sqlite:///{airflow_home() / STORE_FILE_NAME}"
+def get_store_url(url: str | None = None) -> str:
+    """Return the store URL that applies: ``url`` when given (an operator's or a command's), else
+    ``[instagram_hil] store_url``, else the embedded SQLite file under AIRFLOW_HOME."""
+    if url:
+        return url
+    configured = (conf.get(SECTION, "store_url", fallback="") or "").strip()
+    return configured or default_store_url(airflow_home())
 
 
 def shared_store(url: str | None = None) -> DecisionStore:
-    """The process-wide decision store: ``url`` when given (an operator's ``store_url``), else
-    ``[instagram_hil] store_url``; with the ``store_*_timeout`` limits."""
-    return DecisionStore.for_url(url or get_store_url(), get_store_timeouts())
+    """The process-wide decision store at :func:`get_store_url`, with the ``store_*_timeout`` limits."""
+    return DecisionStore.for_url(get_store_url(url), get_store_timeouts())
 
 
 def get_conn_id() -> str:
@@ -103,3 +118,70 @@ def get_airflow_api_url() -> str:
 def get_airflow_api_conn_id() -> str | None:
     """Return ``[instagram_hil] airflow_api_conn_id``, or None: sign tokens for reviewers' own users."""
     return (conf.get(SECTION, "airflow_api_conn_id", fallback="") or "").strip() or None
+
+
+def all_users_are_admins() -> bool:
+    """Return ``[core] simple_auth_manager_all_admins``: the simple auth manager makes anyone an admin."""
+    return conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False)
+
+
+def get_public_url() -> str | None:
+    """Return ``[instagram_hil] public_url`` without its trailing slash, or None when unset or unusable.
+
+    It is the public base URL of the webhook app, e.g. ``https://airflow.example.com/instagram-hil``.
+    """
+    raw = (conf.get(SECTION, "public_url", fallback="") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        log.warning(
+            "[%s] public_url must be an http(s) base URL such as https://airflow.example.com/instagram-hil; "
+            "linking to the Instagram inbox instead",
+            SECTION,
+        )
+        return None
+    return raw.rstrip("/")
+
+
+def serve_in_api_server() -> bool:
+    """Return ``[instagram_hil] serve_in_api_server`` (default False).
+
+    :raises PluginConfigError: when the value is not a boolean.
+    """
+    raw = conf.get(SECTION, "serve_in_api_server", fallback="False") or "False"
+    value = raw.strip().lower()
+    if value in ("true", "t", "1", "yes", "y", "on"):
+        return True
+    if value in ("false", "f", "0", "no", "n", "off", ""):
+        return False
+    raise PluginConfigError(f"[{SECTION}] serve_in_api_server must be True or False, got {raw!r}")
+
+
+def get_url_prefix() -> str:
+    """Return ``[instagram_hil] url_prefix``: where the webhook app is mounted, e.g. ``/instagram-hil``.
+
+    :raises PluginConfigError: when the prefix is not a plain absolute path, is one the API server
+        keeps for itself, or one it refuses to mount a plugin under. That last check is Airflow's own,
+        as it makes it: the prefix string starts with a reserved one (so ``/uikit`` is refused too).
+    """
+    raw = conf.get(SECTION, "url_prefix", fallback=DEFAULT_URL_PREFIX) or DEFAULT_URL_PREFIX
+    prefix = raw.strip().rstrip("/")
+    if not _URL_PREFIX_RE.match(prefix) or any(part in (".", "..") for part in prefix.split("/")):
+        raise PluginConfigError(
+            f"[{SECTION}] url_prefix must be an absolute path such as {DEFAULT_URL_PREFIX}, got {raw!r}"
+        )
+    for reserved in RESERVED_URL_PREFIXES:
+        if prefix == reserved or prefix.startswith(reserved + "/"):
+            raise PluginConfigError(
+                f"[{SECTION}] url_prefix {prefix!r} is inside {reserved}, which the Airflow API server "
+                f"uses; pick another, e.g. {DEFAULT_URL_PREFIX}"
+            )
+    for refused in api_server_reserved_url_prefixes():
+        if prefix.startswith(refused):
+            raise PluginConfigError(
+                f"[{SECTION}] url_prefix {prefix!r} starts with {refused!r}, under which the Airflow API "
+                f"server refuses to mount plugin apps (it compares the text, not path segments); pick "
+                f"another, e.g. {DEFAULT_URL_PREFIX}"
+            )
+    return prefix

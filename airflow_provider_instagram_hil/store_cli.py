@@ -87,11 +87,9 @@ def _positive(text: str) -> int:
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> DecisionStore:
-    url = args.url
-    if not url:
-        from airflow_provider_instagram_hil.config import get_store_url
+    from airflow_provider_instagram_hil.config import get_store_url
 
-        url = get_store_url()
+    url = get_store_url(args.url)
     # An operator at a terminal can wait longer than Meta: checking or pruning a big store takes time.
     return DecisionStore(str(url), create=create, engine=build_engine(str(url), COMMAND_TIMEOUTS))
 

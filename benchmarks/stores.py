@@ -98,7 +98,8 @@ def register_pending(
     """
     from sqlalchemy import insert
 
-    from airflow_provider_instagram_hil.store import Delivery, RequestStatus, new_request_id
+    from airflow_provider_instagram_hil.ids import new_request_id
+    from airflow_provider_instagram_hil.store import Delivery, RequestStatus
     from airflow_provider_instagram_hil.store.schema import recipients as recipient_rows
     from airflow_provider_instagram_hil.store.schema import requests
 

@@ -57,6 +57,8 @@ class Channel(ABC):
     #: ``module:Class`` of the hook that sends on this channel, and its connection-id argument.
     hook_path: ClassVar[str]
     hook_conn_arg: ClassVar[str]
+    #: Where a reviewer reads the channel's conversations (no channel has a public link to one thread).
+    inbox_url: ClassVar[str]
 
     @property
     def max_options(self) -> int:

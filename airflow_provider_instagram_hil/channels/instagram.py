@@ -28,6 +28,7 @@ class InstagramChannel(Channel):
     styles = (PromptStyle("quick_replies", "a quick reply", MAX_QUICK_REPLIES, INSTAGRAM_LAYOUT),)
     hook_path = "airflow_provider_instagram_hil.hooks.instagram:InstagramHook"
     hook_conn_arg = "instagram_conn_id"
+    inbox_url = "https://www.instagram.com/direct/inbox/"
 
     def validate_recipient(self, recipient_id: str) -> str:
         """An IGSID: any non-empty id except a ``@username``."""

@@ -55,6 +55,7 @@ class MessengerChannel(Channel):
     styles = (BUTTON_TEMPLATE, QUICK_REPLIES)
     hook_path = "airflow_provider_instagram_hil.hooks.messenger:MessengerHook"
     hook_conn_arg = "messenger_conn_id"
+    inbox_url = "https://www.messenger.com/"
 
     def validate_recipient(self, recipient_id: str) -> str:
         """A PSID: digits only."""

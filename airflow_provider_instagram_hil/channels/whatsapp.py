@@ -88,6 +88,7 @@ class WhatsAppChannel(Channel):
     styles = (REPLY_BUTTONS, LIST)
     hook_path = "airflow_provider_instagram_hil.hooks.whatsapp:WhatsAppHook"
     hook_conn_arg = "whatsapp_conn_id"
+    inbox_url = "https://web.whatsapp.com/"
 
     def validate_recipient(self, recipient_id: str) -> str:
         """An international number (E.164: country code first, 8 to 15 digits), returned as digits."""

@@ -50,9 +50,9 @@ def _user(manager: Any, user_id: str) -> Any:
                     return manager.deserialize_user({"sub": user_id, "role": user.get("role")})
             elif str(user.get_id()) == user_id:
                 return user
-        from airflow_provider_instagram_hil.version_compat import conf
+        from airflow_provider_instagram_hil.config import all_users_are_admins
 
-        if conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False):
+        if all_users_are_admins():
             return manager.deserialize_user({"sub": user_id, "role": "admin"})
         raise ResponseRefusedError(f"Airflow has no user {user_id!r}")
     return manager.deserialize_user({"sub": user_id})

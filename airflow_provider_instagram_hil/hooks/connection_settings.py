@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -44,6 +45,12 @@ def app_secrets_of(raw: object) -> tuple[str, ...]:
     if _blank(raw):
         return ()
     return tuple(s.strip() for s in str(raw).split(",") if s.strip())
+
+
+def verify_token_of(extra: Mapping[str, Any]) -> str | None:
+    """The webhook verify token of a connection extra; None when it has none."""
+    raw = extra.get("verify_token")
+    return None if _blank(raw) else str(raw)
 
 
 def _blank(value: Any) -> bool:
@@ -105,6 +112,6 @@ def parse_connection_settings(
             raise ValueError(f"{where}: extra 'timeout' must be a positive number of seconds")
 
     app_secrets = app_secrets_of(extra.get("app_secret"))
-    verify_token = None if _blank(extra.get("verify_token")) else str(extra["verify_token"])
+    verify_token = verify_token_of(extra)
     token = (conn.password or "").strip() or None
     return ConnectionSettings(host, api_version, account_id, timeout, token, app_secrets, verify_token)

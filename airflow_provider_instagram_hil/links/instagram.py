@@ -9,50 +9,25 @@ plugin registration, and the public URL is read where the task runs.
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from airflow_provider_instagram_hil.config import SECTION
-from airflow_provider_instagram_hil.version_compat import BaseOperatorLink, XCom, conf
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
+from airflow_provider_instagram_hil.config import get_public_url
+from airflow_provider_instagram_hil.ids import is_request_id
+from airflow_provider_instagram_hil.version_compat import BaseOperatorLink, XCom
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-log = logging.getLogger(__name__)
-
 #: XCom key under which the approval operator pushes its request id at ``execute``.
 REQUEST_ID_XCOM_KEY = "instagram_hil_request_id"
-#: Where reviewers read and answer their DMs; Instagram has no public deep link to one thread.
-INSTAGRAM_INBOX_URL = "https://www.instagram.com/direct/inbox/"
 LINK_NAME = "Instagram request"
-
-_REQUEST_ID_RE = re.compile(r"^[0-9a-f]{16,128}$")
-
-
-def get_public_url() -> str | None:
-    """Return ``[instagram_hil] public_url`` without its trailing slash, or None when unset or unusable.
-
-    It is the public base URL of the webhook app, e.g. ``https://airflow.example.com/instagram-hil``.
-    """
-    raw = (conf.get(SECTION, "public_url", fallback="") or "").strip()
-    if not raw:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        log.warning(
-            "[%s] public_url must be an http(s) base URL such as https://airflow.example.com/instagram-hil; "
-            "linking to the Instagram inbox instead",
-            SECTION,
-        )
-        return None
-    return raw.rstrip("/")
 
 
 def request_link_url(
-    request_id: str | None, public_url: str | None, inbox_url: str = INSTAGRAM_INBOX_URL
+    request_id: str | None, public_url: str | None, inbox_url: str = INSTAGRAM.inbox_url
 ) -> str:
     """Return the URL the button opens for ``request_id``.
 
@@ -61,7 +36,7 @@ def request_link_url(
     :param public_url: base URL of the webhook app; None links to ``inbox_url``.
     :param inbox_url: where the channel's conversations are read (default: the Instagram inbox).
     """
-    if not isinstance(request_id, str) or not _REQUEST_ID_RE.match(request_id):
+    if not is_request_id(request_id):
         return ""
     if public_url is None:
         return inbox_url
@@ -78,7 +53,7 @@ class InstagramConversationLink(BaseOperatorLink):
 
     name = LINK_NAME
     #: Where the button leads without ``[instagram_hil] public_url``.
-    inbox_url = INSTAGRAM_INBOX_URL
+    inbox_url = INSTAGRAM.inbox_url
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """Build the URL from the request id the operator pushed to XCom.

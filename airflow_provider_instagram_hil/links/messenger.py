@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from airflow_provider_instagram_hil.channels.messenger import MESSENGER
 from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
-
-MESSENGER_INBOX_URL = "https://www.messenger.com/"
 
 
 class MessengerConversationLink(InstagramConversationLink):
@@ -12,4 +11,4 @@ class MessengerConversationLink(InstagramConversationLink):
     ``[instagram_hil] public_url`` set, else Messenger."""
 
     name = "Messenger request"
-    inbox_url = MESSENGER_INBOX_URL
+    inbox_url = MESSENGER.inbox_url

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP
 from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
-
-WHATSAPP_INBOX_URL = "https://web.whatsapp.com/"
 
 
 class WhatsAppConversationLink(InstagramConversationLink):
@@ -12,4 +11,4 @@ class WhatsAppConversationLink(InstagramConversationLink):
     ``[instagram_hil] public_url`` set, else WhatsApp Web."""
 
     name = "WhatsApp request"
-    inbox_url = WHATSAPP_INBOX_URL
+    inbox_url = WHATSAPP.inbox_url

@@ -13,72 +13,20 @@ verify token for the handshake) in the webhook is the only gate.
 from __future__ import annotations
 
 import logging
-import re
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_instagram_hil.config import SECTION
-from airflow_provider_instagram_hil.version_compat import (
-    AirflowPlugin,
-    api_server_reserved_url_prefixes,
-    conf,
+from airflow_provider_instagram_hil.config import (
+    SECTION,
+    PluginConfigError,
+    get_url_prefix,
+    serve_in_api_server,
 )
+from airflow_provider_instagram_hil.version_compat import AirflowPlugin
 
 log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "instagram_hil"
-DEFAULT_URL_PREFIX = "/instagram-hil"
-#: Paths the API server serves itself (a plugin app there would be shadowed), besides the ones it refuses
-#: to mount under (:func:`~airflow_provider_instagram_hil.version_compat.api_server_reserved_url_prefixes`).
-RESERVED_URL_PREFIXES = ("/api", "/ui", "/execution", "/auth", "/pluginsv2", "/static", "/docs", "/redoc")
-_URL_PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
-
-
-class PluginConfigError(ValueError):
-    """An ``[instagram_hil]`` option that decides what the plugin mounts is invalid."""
-
-
-def serve_in_api_server() -> bool:
-    """Return ``[instagram_hil] serve_in_api_server`` (default False).
-
-    :raises PluginConfigError: when the value is not a boolean.
-    """
-    raw = conf.get(SECTION, "serve_in_api_server", fallback="False") or "False"
-    value = raw.strip().lower()
-    if value in ("true", "t", "1", "yes", "y", "on"):
-        return True
-    if value in ("false", "f", "0", "no", "n", "off", ""):
-        return False
-    raise PluginConfigError(f"[{SECTION}] serve_in_api_server must be True or False, got {raw!r}")
-
-
-def get_url_prefix() -> str:
-    """Return ``[instagram_hil] url_prefix``: where the webhook app is mounted, e.g. ``/instagram-hil``.
-
-    :raises PluginConfigError: when the prefix is not a plain absolute path, is one the API server
-        keeps for itself, or one it refuses to mount a plugin under. That last check is Airflow's own,
-        as it makes it: the prefix string starts with a reserved one (so ``/uikit`` is refused too).
-    """
-    raw = conf.get(SECTION, "url_prefix", fallback=DEFAULT_URL_PREFIX) or DEFAULT_URL_PREFIX
-    prefix = raw.strip().rstrip("/")
-    if not _URL_PREFIX_RE.match(prefix) or any(part in (".", "..") for part in prefix.split("/")):
-        raise PluginConfigError(
-            f"[{SECTION}] url_prefix must be an absolute path such as {DEFAULT_URL_PREFIX}, got {raw!r}"
-        )
-    for reserved in RESERVED_URL_PREFIXES:
-        if prefix == reserved or prefix.startswith(reserved + "/"):
-            raise PluginConfigError(
-                f"[{SECTION}] url_prefix {prefix!r} is inside {reserved}, which the Airflow API server "
-                f"uses; pick another, e.g. {DEFAULT_URL_PREFIX}"
-            )
-    for refused in api_server_reserved_url_prefixes():
-        if prefix.startswith(refused):
-            raise PluginConfigError(
-                f"[{SECTION}] url_prefix {prefix!r} starts with {refused!r}, under which the Airflow API "
-                f"server refuses to mount plugin apps (it compares the text, not path segments); pick "
-                f"another, e.g. {DEFAULT_URL_PREFIX}"
-            )
-    return prefix
 
 
 def build_webhook_asgi_app() -> Any:

@@ -27,6 +27,7 @@ from airflow_provider_instagram_hil.sandbox.graph_api import SANDBOX_PHONE_NUMBE
 from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess, ProcessFailedError
 from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, tap_event, text_event
 from airflow_provider_instagram_hil.store import DecisionStore
+from airflow_provider_instagram_hil.store.urls import default_store_url
 
 SANDBOX_READY = r"SANDBOX_GRAPH_API_URL=(\S+)"
 WEBHOOK_READY = r"Serving Instagram webhook on (http://\S+)"
@@ -70,7 +71,7 @@ class SandboxStack:
         self._own_home = home is None
         self.home = Path(home or tempfile.mkdtemp(prefix="ighil-stack-"))
         self.dags_folder = Path(dags_folder).resolve()
-        self.store_url = store_url or f"sqlite:///{self.home / 'instagram_hil.db'}"
+        self.store_url = store_url or default_store_url(self.home)
         self.poll_interval = poll_interval
         self.reviewer_id = reviewer_id
         self.token = "sandbox-token-" + secrets.token_hex(8)

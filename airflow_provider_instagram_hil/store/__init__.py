@@ -24,7 +24,6 @@ from airflow_provider_instagram_hil.store.models import (
     Response,
 )
 from airflow_provider_instagram_hil.store.policy import DecisionPolicy, PolicyKind
-from airflow_provider_instagram_hil.store.rows import new_request_id
 from airflow_provider_instagram_hil.store.store import DecisionStore, MessageFactory
 
 __all__ = [
@@ -47,5 +46,4 @@ __all__ = [
     "RequestState",
     "RequestStatus",
     "Response",
-    "new_request_id",
 ]

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from airflow_provider_instagram_hil.exceptions import RequestClosedElsewhereError, ResponseRefusedError
+from airflow_provider_instagram_hil.ids import mid_key
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
@@ -30,7 +31,7 @@ from airflow_provider_instagram_hil.store.models import (
 )
 from airflow_provider_instagram_hil.store.outbox import enqueue
 from airflow_provider_instagram_hil.store.policy import decide
-from airflow_provider_instagram_hil.store.rows import mid_key, request_from_rows
+from airflow_provider_instagram_hil.store.rows import request_from_rows
 from airflow_provider_instagram_hil.store.schema import (
     CHILD_TABLES,
     MAX_ERROR_CHARS,

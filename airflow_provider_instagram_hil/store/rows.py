@@ -1,10 +1,8 @@
-"""How values are keyed in the store's rows, and rows read back into value types."""
+"""Rows read back into value types."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,28 +18,6 @@ from airflow_provider_instagram_hil.store.models import (
     Response,
 )
 from airflow_provider_instagram_hil.store.policy import DecisionPolicy, PolicyKind
-from airflow_provider_instagram_hil.store.schema import MAX_MID_CHARS, MAX_REQUEST_ID_CHARS
-
-REQUEST_ID_BYTES = 16  # 128 bits from the OS's CSPRNG
-
-
-def new_request_id() -> str:
-    """Return a random, unguessable request id (128 bits, 32 lowercase hex digits)."""
-    return secrets.token_hex(REQUEST_ID_BYTES)
-
-
-def is_request_id(value: object) -> bool:
-    """Whether ``value`` could be a stored request id (bounded, printable text: never NUL or surrogates)."""
-    return isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_CHARS and value.isprintable()
-
-
-def mid_key(mid: object) -> str | None:
-    """The event id as the store keeps it: as given, or hashed when too long or unprintable."""
-    if not isinstance(mid, str) or not mid:
-        return None
-    if len(mid) <= MAX_MID_CHARS and mid.isprintable():
-        return mid
-    return "sha256:" + hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def json_list(raw: str | None) -> list[Any] | None:

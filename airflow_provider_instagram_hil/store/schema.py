@@ -26,13 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.sql import false
 from sqlalchemy.types import TypeDecorator
 
+from airflow_provider_instagram_hil.ids import MAX_MID_CHARS, MAX_PARTY_ID_CHARS
+
 #: Bump when the tables change, and add a step to ``migrations.MIGRATIONS``.
 SCHEMA_VERSION = 3
 
+#: The request id column: wider than a request id (``ids.REQUEST_ID_CHARS``).
 MAX_REQUEST_ID_CHARS = 64
-MAX_PARTY_ID_CHARS = 64
-"""Recipient and responder ids: IGSIDs, PSIDs, WhatsApp ids, Airflow user names."""
-MAX_MID_CHARS = 255
 MAX_OPTION_CHARS = 100
 MAX_REASON_CHARS = 500
 #: A request keeps its subject (reminders and notices quote it), cut to this many characters.

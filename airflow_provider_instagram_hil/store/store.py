@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import ColumnElement, Select
 
 from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
+from airflow_provider_instagram_hil.ids import MAX_PARTY_ID_CHARS, is_request_id, new_request_id
 from airflow_provider_instagram_hil.store import bootstrap, decisions
 from airflow_provider_instagram_hil.store.decisions import MessageFactory
 from airflow_provider_instagram_hil.store.engine import (
@@ -40,15 +41,9 @@ from airflow_provider_instagram_hil.store.models import (
 )
 from airflow_provider_instagram_hil.store.outbox import enqueue
 from airflow_provider_instagram_hil.store.policy import FIRST, DecisionPolicy
-from airflow_provider_instagram_hil.store.rows import (
-    is_request_id,
-    new_request_id,
-    response_from_row,
-    state_from_row,
-)
+from airflow_provider_instagram_hil.store.rows import response_from_row, state_from_row
 from airflow_provider_instagram_hil.store.schema import (
     MAX_ERROR_CHARS,
-    MAX_PARTY_ID_CHARS,
     MAX_SUBJECT_CHARS,
     recipients,
     requests,

@@ -1,4 +1,4 @@
-"""Store URLs and the secrets they may carry: where to refuse them, how to show them.
+"""Store URLs: the default one, and the secrets they may carry: where to refuse them, how to show them.
 
 A SQLAlchemy URL can hold a password in two places: the user info (``postgresql://u:PASSWORD@h/db``) and
 the query, whose parameters go to the driver as keywords (``?password=``, ``?sslpassword=``). Both are
@@ -8,14 +8,23 @@ both where a URL would be stored in plain sight (operator arguments, trigger kwa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import URL, make_url
 
+#: The embedded SQLite store's file, in AIRFLOW_HOME, when no store URL is set.
+STORE_FILE_NAME = "instagram_hil.db"
 MASK = "***"
 #: A query parameter whose name contains one of these words holds a secret (``sslpassword`` too;
 #: ``passfile`` and ``sslkey`` name files and are not secrets).
 SECRET_QUERY_WORDS = ("password", "passwd", "pwd", "secret", "token", "credential", "apikey", "api_key")
 UNPARSABLE = "<unparsable store URL>"
 _PLACEHOLDER = "ighilmasked7c1e"
+
+
+def default_store_url(airflow_home: Path) -> str:
+    """The URL of the embedded SQLite store under ``airflow_home``: the store when none is configured."""
+    return f"sqlite:///{airflow_home / STORE_FILE_NAME}"
 
 
 def is_secret_query_key(key: str) -> bool:

@@ -10,12 +10,12 @@ sender has a pending request, and ignores it otherwise.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from airflow_provider_instagram_hil.ids import MAX_PARTY_ID_CHARS, is_request_id, mid_key
 from airflow_provider_instagram_hil.messages import decode_payload
 from airflow_provider_instagram_hil.option_titles import is_option_title
 
@@ -24,8 +24,8 @@ CHANNELS = {"instagram": "instagram", "page": "messenger", "whatsapp_business_ac
 #: ``changes[].field`` values that carry messaging events.
 MESSAGE_FIELDS = ("messages", "messaging_postbacks")
 
-MAX_ID_CHARS = 64
-MAX_MID_CHARS = 255
+#: A redelivery's timestamp stands in for a missing ``mid`` only when it is this short.
+MAX_STAMP_CHARS = 64
 #: Typed text longer than this is kept cut (WhatsApp's own limit): no answer is ever that long.
 MAX_TYPED_CHARS = 4096
 
@@ -137,7 +137,7 @@ def _messaging_event(event: object, channel: str) -> Event:
     sender = _id(_get(event.get("sender"), "id"))
     message = event.get("message")
     if isinstance(message, dict):
-        mid = _mid(message.get("mid"))
+        mid = mid_key(message.get("mid"))
         if message.get("is_echo"):
             return Ignored("echo", mid)
         if message.get("is_deleted"):
@@ -150,11 +150,11 @@ def _messaging_event(event: object, channel: str) -> Event:
         return _text(channel, sender, message.get("text"), mid)
     postback = event.get("postback")
     if isinstance(postback, dict):
-        mid = _mid(postback.get("mid")) or _synthetic_mid("postback", sender, event.get("timestamp"))
+        mid = mid_key(postback.get("mid")) or _synthetic_mid("postback", sender, event.get("timestamp"))
         return _tap(channel, sender, postback.get("payload"), mid, "postback")
     for kind in ("read", "reaction", "delivery", "referral", "optin"):
         if kind in event:
-            return Ignored(kind, _mid(_get(event.get(kind), "mid")))
+            return Ignored(kind, mid_key(_get(event.get(kind), "mid")))
     return Ignored("unsupported")
 
 
@@ -176,7 +176,7 @@ def _change_events(change: object, channel: str) -> list[Event]:
 def _whatsapp_message(message: object, channel: str) -> Event:
     if not isinstance(message, dict):
         return Ignored("malformed")
-    mid = _mid(message.get("id"))
+    mid = mid_key(message.get("id"))
     sender = _id(message.get("from"))
     interactive = message.get("interactive")
     if isinstance(interactive, dict):
@@ -204,7 +204,7 @@ def _tap(channel: str, sender: str | None, payload: object, mid: str | None, sou
         return Ignored("foreign_payload", mid)
     if sender is None:
         return Ignored("no_sender", mid)
-    if not _printable(decoded.request_id, MAX_ID_CHARS):
+    if not is_request_id(decoded.request_id):
         return Ignored("malformed", mid)
     # The operator's own rule: every title it accepted is accepted here, whatever Unicode it holds.
     if not is_option_title(decoded.option):
@@ -220,16 +220,7 @@ def _id(value: object) -> str | None:
     """A sender id: text or a JSON integer (never a bool), short and printable."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    return value if isinstance(value, str) and _printable(value, MAX_ID_CHARS) else None
-
-
-def _mid(value: object) -> str | None:
-    """An event id as the store keeps it: printable and at most 255 characters, else hashed."""
-    if not isinstance(value, str) or not value:
-        return None
-    if _printable(value, MAX_MID_CHARS):
-        return value
-    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return value if isinstance(value, str) and _printable(value, MAX_PARTY_ID_CHARS) else None
 
 
 def _synthetic_mid(kind: str, sender: str | None, timestamp: object) -> str | None:
@@ -237,7 +228,7 @@ def _synthetic_mid(kind: str, sender: str | None, timestamp: object) -> str | No
     if sender is None or isinstance(timestamp, bool) or not isinstance(timestamp, (int, str)):
         return None
     stamp = str(timestamp)
-    return _mid(f"{kind}:{sender}:{stamp}") if _printable(stamp, MAX_ID_CHARS) else None
+    return mid_key(f"{kind}:{sender}:{stamp}") if _printable(stamp, MAX_STAMP_CHARS) else None
 
 
 def _printable(value: str, limit: int) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from airflow_provider_instagram_hil.channels import get_channel
 from airflow_provider_instagram_hil.exceptions import InstagramHilError
-from airflow_provider_instagram_hil.hooks.connection_settings import app_secrets_of
+from airflow_provider_instagram_hil.hooks.connection_settings import app_secrets_of, verify_token_of
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -87,8 +87,8 @@ def load_from_airflow(
         instagram_found = conn_id in extras
         for extra in extras.values():
             secrets += [secret for secret in split_secrets(extra.get("app_secret")) if secret not in secrets]
-            token = extra.get("verify_token")
-            if isinstance(token, str) and token and token not in tokens:
+            token = verify_token_of(extra)
+            if token and token not in tokens:
                 tokens.append(token)
         if "APP_SECRETS" in missing:
             values["APP_SECRETS"] = secrets

@@ -12,20 +12,18 @@ Register it in the app factory with ``app.register_blueprint(status_blueprint)``
 from __future__ import annotations
 
 import logging
-import re
 
 from flask import Blueprint, Response, current_app, render_template_string
 
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError
+from airflow_provider_instagram_hil.ids import is_request_id
 from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore
+from airflow_provider_instagram_hil.webhook.state import CONFIG_PREFIX, EXTENSION_NAME
 
 log = logging.getLogger(__name__)
 
-INSTAGRAM_INBOX_URL = "https://www.instagram.com/direct/inbox/"
-EXTENSION_KEY = "instagram_hil"
-STORE_URL_CONFIG_KEY = "INSTAGRAM_HIL_STORE_URL"
-
-_REQUEST_ID_RE = re.compile(r"^[0-9a-f]{16,128}$")
+STORE_URL_CONFIG_KEY = CONFIG_PREFIX + "STORE_URL"
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -70,7 +68,7 @@ status_blueprint = Blueprint("instagram_hil_status", __name__)
 
 def _store() -> DecisionStore | None:
     """The app's decision store: ``app.extensions["instagram_hil"]`` first, then the configured URL."""
-    extension = current_app.extensions.get(EXTENSION_KEY)
+    extension = current_app.extensions.get(EXTENSION_NAME)
     candidates = (
         extension,
         getattr(extension, "store", None),
@@ -98,14 +96,14 @@ def _status_label(request: ApprovalRequest) -> str:
 @status_blueprint.get("/requests/<request_id>")
 def request_status(request_id: str) -> Response:
     """Render the status page of one request; 404 for an id that does not exist."""
-    if not _REQUEST_ID_RE.match(request_id):
+    if not is_request_id(request_id):
         return _text(404, "No such approval request.")
     store = _store()
     if store is None:
         log.error(
             "Status page has no decision store: set %s or app.extensions[%r]",
             STORE_URL_CONFIG_KEY,
-            EXTENSION_KEY,
+            EXTENSION_NAME,
         )
         return _text(503, "The decision store is not configured.")
     try:
@@ -120,7 +118,7 @@ def request_status(request_id: str) -> Response:
         req=request,
         status=_status_label(request),
         responded_at=request.responded_at.isoformat() if request.responded_at else None,
-        inbox_url=INSTAGRAM_INBOX_URL,
+        inbox_url=INSTAGRAM.inbox_url,
     )
     response = Response(body, status=200, mimetype="text/html")
     response.headers.update(_SECURITY_HEADERS)

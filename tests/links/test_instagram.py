@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 
 import pytest
 
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.links import instagram as links_module
 from airflow_provider_instagram_hil.links.instagram import (
-    INSTAGRAM_INBOX_URL,
     REQUEST_ID_XCOM_KEY,
     InstagramConversationLink,
-    get_public_url,
     request_link_url,
 )
 from airflow_provider_instagram_hil.plugins.instagram import InstagramHilPlugin
@@ -59,7 +57,7 @@ class TestInstagramConversationLink:
         monkeypatch.delenv(PUBLIC_URL_ENV, raising=False)
         _push_request_id(xcom, REQUEST_ID)
         url = InstagramConversationLink().get_link(None, ti_key=_TiKey(**TI_KEY))  # type: ignore[arg-type]
-        assert url == INSTAGRAM_INBOX_URL == "https://www.instagram.com/direct/inbox/"
+        assert url == INSTAGRAM.inbox_url == "https://www.instagram.com/direct/inbox/"
 
     def test_links_to_status_page_with_public_url(self, monkeypatch, xcom):
         monkeypatch.setenv(PUBLIC_URL_ENV, "https://airflow.example.com/instagram-hil/")
@@ -94,26 +92,6 @@ class TestRequestLinkUrl:
             request_link_url(REQUEST_ID, "https://x.example/p")
             == f"https://x.example/p/requests/{REQUEST_ID}"
         )
-
-
-class TestGetPublicUrl:
-    def test_unset(self, monkeypatch):
-        monkeypatch.delenv(PUBLIC_URL_ENV, raising=False)
-        assert get_public_url() is None
-
-    def test_strips_trailing_slash(self, monkeypatch):
-        monkeypatch.setenv(PUBLIC_URL_ENV, " http://127.0.0.1:8080/instagram-hil/ ")
-        assert get_public_url() == "http://127.0.0.1:8080/instagram-hil"
-
-    @pytest.mark.parametrize(
-        "raw",
-        ["airflow.example.com/instagram-hil", "ftp://x.example/p", "https://x.example/p?a=1", "https:///p"],
-    )
-    def test_unusable_value_warns_and_falls_back(self, monkeypatch, caplog, raw):
-        monkeypatch.setenv(PUBLIC_URL_ENV, raw)
-        with caplog.at_level(logging.WARNING, logger=links_module.__name__):
-            assert get_public_url() is None
-        assert "public_url must be an http(s) base URL" in caplog.text
 
 
 class _ApprovalLikeOperator(BaseOperator):

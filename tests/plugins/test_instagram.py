@@ -17,17 +17,16 @@ from sqlalchemy import event
 from starlette.routing import Mount
 
 import airflow_provider_instagram_hil.webhook as webhook_package
-from airflow_provider_instagram_hil.plugins import instagram as plugin_module
-from airflow_provider_instagram_hil.plugins.access_log import RedactQueryForAccessLog
-from airflow_provider_instagram_hil.plugins.asgi import BufferedBody
-from airflow_provider_instagram_hil.plugins.instagram import (
+from airflow_provider_instagram_hil.config import (
     DEFAULT_URL_PREFIX,
-    InstagramHilPlugin,
     PluginConfigError,
-    build_fastapi_apps,
     get_url_prefix,
     serve_in_api_server,
 )
+from airflow_provider_instagram_hil.plugins import instagram as plugin_module
+from airflow_provider_instagram_hil.plugins.access_log import RedactQueryForAccessLog
+from airflow_provider_instagram_hil.plugins.asgi import BufferedBody
+from airflow_provider_instagram_hil.plugins.instagram import InstagramHilPlugin, build_fastapi_apps
 from airflow_provider_instagram_hil.version_compat import AIRFLOW_V_3_2_PLUS, api_server_reserved_url_prefixes
 
 FLAG_ENV = "AIRFLOW__INSTAGRAM_HIL__SERVE_IN_API_SERVER"

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from airflow_provider_instagram_hil.ids import new_request_id
 from airflow_provider_instagram_hil.store import (
     OutboxMessage,
     Outcome,
     RecipientSpec,
     RequestStatus,
     Response,
-    new_request_id,
 )
 
 from .store_support import OTHER_REVIEWER, REVIEWER, STRANGER, T0

@@ -8,16 +8,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from airflow_provider_instagram_hil.ids import REQUEST_ID_BYTES, new_request_id
 from airflow_provider_instagram_hil.store import (
     DecisionPolicy,
     Delivery,
     RecipientRole,
     RecipientSpec,
     RequestStatus,
-    new_request_id,
 )
 from airflow_provider_instagram_hil.store.policy import FIRST
-from airflow_provider_instagram_hil.store.rows import REQUEST_ID_BYTES
 
 from .store_support import OPTIONS, OTHER_REVIEWER, REVIEWER, T0
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import inspect, select, text, update
 
 from airflow_provider_instagram_hil.exceptions import SchemaVersionError, StoreUnavailableError
-from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus, migrations, new_request_id
+from airflow_provider_instagram_hil.ids import new_request_id
+from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus, migrations
 from airflow_provider_instagram_hil.store.engine import build_engine
 from airflow_provider_instagram_hil.store.schema import SCHEMA_VERSION, schema_version
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from airflow_provider_instagram_hil.store import RequestState, RequestStatus, new_request_id
+from airflow_provider_instagram_hil.ids import new_request_id
+from airflow_provider_instagram_hil.store import RequestState, RequestStatus
 
 from .store_support import REVIEWER, T0
 

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_instagram_hil.exceptions import InstagramApiError
-from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus, new_request_id
+from airflow_provider_instagram_hil.ids import new_request_id
+from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus
 from airflow_provider_instagram_hil.webhook import create_app, get_state
 
 from .webhook_support import (
