@@ -9,14 +9,12 @@ from collections.abc import Sequence
 from typing import NamedTuple, TypedDict
 
 from airflow_provider_instagram_hil.option_titles import (
-    MAX_TITLE_CHARS,
     check_distinct_titles,
     check_option_title,
     option_title_problem,
 )
 
 MAX_QUICK_REPLIES = 13
-MAX_QUICK_REPLY_TITLE_CHARS = MAX_TITLE_CHARS
 MAX_PAYLOAD_CHARS = 1000
 MAX_TEXT_BYTES = 1000
 

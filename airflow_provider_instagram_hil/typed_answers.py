@@ -36,12 +36,6 @@ def request_code(request_id: str, length: int = CODE_LENGTH) -> str:
     return "".join(chars)
 
 
-def code_matches(token: str, request_id: str) -> bool:
-    """Whether ``token`` (any case, at least :data:`CODE_LENGTH` characters) names ``request_id``."""
-    token = token.upper()
-    return CODE_LENGTH <= len(token) <= MAX_CODE_LENGTH and request_code(request_id, len(token)) == token
-
-
 @dataclass(frozen=True)
 class TypedAnswer:
     """A typed message split into its parts.

@@ -7,7 +7,6 @@ import pytest
 from airflow_provider_instagram_hil.messages import (
     MAX_PAYLOAD_CHARS,
     MAX_QUICK_REPLIES,
-    MAX_QUICK_REPLY_TITLE_CHARS,
     MAX_TEXT_BYTES,
     DecisionPayload,
     QuickReply,
@@ -17,6 +16,7 @@ from airflow_provider_instagram_hil.messages import (
     validate_message,
     validate_options,
 )
+from airflow_provider_instagram_hil.option_titles import MAX_TITLE_CHARS
 
 
 def reply(title: str = "Approve", payload: str = "ighil1:r1:Approve") -> QuickReply:
@@ -25,7 +25,7 @@ def reply(title: str = "Approve", payload: str = "ighil1:r1:Approve") -> QuickRe
 
 class TestLimits:
     def test_limits_are_metas(self):
-        assert (MAX_QUICK_REPLIES, MAX_QUICK_REPLY_TITLE_CHARS, MAX_PAYLOAD_CHARS, MAX_TEXT_BYTES) == (
+        assert (MAX_QUICK_REPLIES, MAX_TITLE_CHARS, MAX_PAYLOAD_CHARS, MAX_TEXT_BYTES) == (
             13,
             20,
             1000,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from airflow_provider_instagram_hil.messages import MAX_PAYLOAD_CHARS, encode_payload
+from airflow_provider_instagram_hil.messages import encode_payload
 from airflow_provider_instagram_hil.option_titles import check_distinct_titles, check_option_title
 from airflow_provider_instagram_hil.prompt import PromptLayout, ReviewField, TextLimit, render_prompt
 
@@ -29,7 +29,6 @@ class PromptStyle:
     :param layout: the text's limit and layout with this style.
     :param title_limit: a limit on each option title beyond the option-title rule (20 code points), or
         None when the channel shortens long titles itself.
-    :param payload_chars: the most characters a button's payload (or id) may hold.
     """
 
     kind: str
@@ -37,7 +36,6 @@ class PromptStyle:
     max_options: int
     layout: PromptLayout
     title_limit: TextLimit | None = None
-    payload_chars: int = MAX_PAYLOAD_CHARS
 
 
 class Channel(ABC):

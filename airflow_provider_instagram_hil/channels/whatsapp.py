@@ -35,11 +35,8 @@ MAX_BODY_CHARS = 1024
 MAX_TEXT_CHARS = 4096
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE_CHARS = 20
-MAX_BUTTON_ID_CHARS = 256
 MAX_LIST_ROWS = 10
 MAX_ROW_TITLE_CHARS = 24
-MAX_ROW_ID_CHARS = 200
-MAX_LIST_BUTTON_CHARS = 20
 #: The label of the button that opens the list of options.
 LIST_BUTTON = "Choose an answer"
 #: Room for the prompt in a template's body variable; the approved text around it needs the rest of 1,024.
@@ -58,7 +55,6 @@ REPLY_BUTTONS = PromptStyle(
     MAX_BUTTONS,
     PromptLayout(BODY_LIMIT, "a WhatsApp interactive message's body", options_line=False),
     title_limit=TextLimit(MAX_BUTTON_TITLE_CHARS, CHARACTERS),
-    payload_chars=MAX_BUTTON_ID_CHARS,
 )
 LIST = PromptStyle(
     "interactive_list",
@@ -66,7 +62,6 @@ LIST = PromptStyle(
     MAX_LIST_ROWS,
     PromptLayout(BODY_LIMIT, "a WhatsApp interactive message's body", options_line=False),
     title_limit=TextLimit(MAX_ROW_TITLE_CHARS, CHARACTERS),
-    payload_chars=MAX_ROW_ID_CHARS,
 )
 TEMPLATE_LAYOUT = PromptLayout(
     TextLimit(TEMPLATE_PARAMETER_CHARS, CHARACTERS),

@@ -27,8 +27,6 @@ NO_MATCHING_USER_SUBCODES = frozenset({2018001, 2534014})
 _EXCERPT_CHARS = 200
 _MESSAGE_CHARS = 300
 _TRACE_CHARS = 64
-#: Graph error fields copied into our errors and logs, after :func:`echoed` cleaned them.
-ECHOED_FIELDS = ("message", "error_user_title", "error_user_msg", "fbtrace_id")
 
 
 @dataclass(frozen=True)

@@ -7,41 +7,9 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from airflow_provider_instagram_hil import CONN_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_instagram_hil.hooks.connection_settings import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_API_VERSION,
-    DEFAULT_HOST,
-    DEFAULT_TIMEOUT,
-    FACEBOOK_GRAPH_HOST,
-    INSTAGRAM_GRAPH_HOST,
-)
-from airflow_provider_instagram_hil.hooks.graph_errors import (
-    MAYBE_SENT_SUBCODE,
-    NO_MATCHING_USER_SUBCODES,
-    THROTTLING_CODES,
-    TRANSIENT_CODES,
-    WINDOW_CLOSED_SUBCODES,
-)
+from airflow_provider_instagram_hil.hooks.connection_settings import INSTAGRAM_GRAPH_HOST
 from airflow_provider_instagram_hil.hooks.send_api import MESSAGING_TYPES, SendApiHook
 from airflow_provider_instagram_hil.messages import QuickReply, validate_message
-
-# The connection defaults and Graph error codes lived here before they got modules of their own;
-# they stay importable from this module.
-__all__ = [
-    "DEFAULT_ACCOUNT_ID",
-    "DEFAULT_API_VERSION",
-    "DEFAULT_HOST",
-    "DEFAULT_TIMEOUT",
-    "FACEBOOK_GRAPH_HOST",
-    "INSTAGRAM_GRAPH_HOST",
-    "MAYBE_SENT_SUBCODE",
-    "MESSAGING_TYPES",
-    "NO_MATCHING_USER_SUBCODES",
-    "THROTTLING_CODES",
-    "TRANSIENT_CODES",
-    "WINDOW_CLOSED_SUBCODES",
-    "InstagramHook",
-]
 
 
 class InstagramHook(SendApiHook):

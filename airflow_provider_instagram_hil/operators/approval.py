@@ -36,7 +36,7 @@ from airflow_provider_instagram_hil.store import (
     RecipientSpec,
     RequestStatus,
 )
-from airflow_provider_instagram_hil.store.engine import refuse_secrets_in_url
+from airflow_provider_instagram_hil.store.urls import refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.events import (
     WAKE,
     ApprovalResult,

@@ -30,7 +30,6 @@ from airflow_provider_instagram_hil.sandbox.stack import DEFAULT_REVIEWER_ID, Sa
 WebhookMode = Literal["standalone", "api-server"]
 #: The long-running components, in the order they are stopped.
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
-API_READY = r"Application startup complete"
 WEBHOOK_URL_PREFIX = "/instagram-hil"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 

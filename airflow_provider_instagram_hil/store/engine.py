@@ -10,7 +10,8 @@ an answer within 5 s, and a 503 makes it deliver again. So an engine built here
   server); on SQLite the busy timeout and ``interrupt()``;
 - replaces a connection after an error that leaves it unusable (:func:`needs_fresh_connection`), so the
   next operation gets a fresh one and the store recovers without a restart;
-- leaves naming the cause to :func:`failure_cause`, for the store's error messages.
+- leaves naming the cause to :func:`~airflow_provider_instagram_hil.store.failures.failure_cause`, for
+  the store's error messages.
 
 SQLite files also get WAL mode (readers never block the writer) and ``synchronous=NORMAL`` (durable
 across process crashes, which is what WAL promises).
@@ -30,8 +31,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, ExceptionContext, make_url
 
-from airflow_provider_instagram_hil.store.failures import failure_cause, needs_fresh_connection
-from airflow_provider_instagram_hil.store.urls import display_url, refuse_secrets_in_url, secret_url_parts
+from airflow_provider_instagram_hil.store.failures import needs_fresh_connection
 from airflow_provider_instagram_hil.store.watchdog import (
     TIMEOUT_ATTRIBUTE,
     Abort,
@@ -40,16 +40,6 @@ from airflow_provider_instagram_hil.store.watchdog import (
     abort_sqlite,
     bounded_call,
 )
-
-__all__ = [
-    "StoreTimeouts",
-    "build_engine",
-    "display_url",
-    "failure_cause",
-    "needs_fresh_connection",
-    "refuse_secrets_in_url",
-    "secret_url_parts",
-]
 
 #: One watchdog thread per process, shared by every engine.
 WATCHDOG = Watchdog()

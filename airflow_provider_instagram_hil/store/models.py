@@ -60,17 +60,10 @@ class Delivery(str, enum.Enum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
-    WAITING = "waiting"
-    """Meta refused it (the 24-hour window is closed): it is sent when the person next writes."""
-    CONTACTED = "contacted"
-    """A waiting prompt's recipient wrote to the account: the task's worker sends it now."""
 
 
 #: Deliveries that mean the recipient has the prompt (WhatsApp reports delivered and read later).
 PROMPTED = frozenset({Delivery.SENT, Delivery.DELIVERED, Delivery.READ})
-
-#: Where a response came from: a channel's webhook, Airflow's own HITL API, or the command line.
-RESPONSE_SOURCES = frozenset({"instagram", "messenger", "whatsapp", "airflow", "cli"})
 
 
 @dataclass(frozen=True)
@@ -137,12 +130,6 @@ class RequestState:
     responses: tuple[Response, ...] = ()
     newer_try: bool = False
     """A later try of the same task instance has a request of its own: this one's task moved on."""
-    contacted: bool = False
-    """A recipient whose prompt waits for contact wrote to the account (the worker should send it)."""
-
-    @property
-    def resolved(self) -> bool:
-        return self.status is not RequestStatus.PENDING
 
 
 @dataclass(frozen=True)
@@ -188,12 +175,7 @@ class ApprovalRequest:
             expires_at=self.expires_at,
             closed_reason=self.closed_reason,
             responses=self.responses,
-            contacted=any(r.delivery is Delivery.CONTACTED for r in self.recipients),
         )
-
-    @property
-    def recipient_ids(self) -> tuple[str, ...]:
-        return tuple(recipient.recipient_id for recipient in self.recipients)
 
     def recipient(self, recipient_id: str, channel: str | None = None) -> Recipient | None:
         """The recipient row of ``recipient_id`` (on ``channel`` when given), or None."""

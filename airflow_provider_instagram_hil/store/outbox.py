@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -185,15 +185,6 @@ class OutboxQueue:
         with self.store.transaction() as conn:
             rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
         return {state: count for state, count in rows}
-
-    def next_due(self) -> datetime | None:
-        """When the earliest pending row becomes due (None when nothing is pending)."""
-        with self.store.transaction() as conn:
-            return conn.execute(
-                select(func.min(outbox.c.not_before)).where(
-                    and_(outbox.c.state == PENDING, outbox.c.claimed_until.is_(None))
-                )
-            ).scalar()
 
 
 def _utcnow() -> datetime:

@@ -21,12 +21,8 @@ from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.ids import MAX_PARTY_ID_CHARS, is_request_id, new_request_id
 from airflow_provider_instagram_hil.store import bootstrap, decisions
 from airflow_provider_instagram_hil.store.decisions import MessageFactory
-from airflow_provider_instagram_hil.store.engine import (
-    StoreTimeouts,
-    build_engine,
-    display_url,
-    failure_cause,
-)
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine
+from airflow_provider_instagram_hil.store.failures import failure_cause
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
@@ -49,6 +45,7 @@ from airflow_provider_instagram_hil.store.schema import (
     requests,
     responses,
 )
+from airflow_provider_instagram_hil.store.urls import display_url
 from airflow_provider_instagram_hil.store.watch import announce_closed
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from airflow_provider_instagram_hil.store import (
     Outcome,
     RequestState,
 )
-from airflow_provider_instagram_hil.store.engine import display_url, refuse_secrets_in_url
+from airflow_provider_instagram_hil.store.urls import display_url, refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.events import (
     ApprovalResult,
     DecisionEventPayload,

@@ -15,7 +15,8 @@ from flask import Flask, current_app
 
 from airflow_provider_instagram_hil.hitl.bridge import HitlBridge
 from airflow_provider_instagram_hil.store import DecisionStore
-from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine, display_url
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine
+from airflow_provider_instagram_hil.store.urls import display_url
 from airflow_provider_instagram_hil.webhook.sender import DEFAULT_POLL_INTERVAL, DEFAULT_THREADS, OutboxSender
 from airflow_provider_instagram_hil.webhook.settings import (
     CHANNEL_CONN_KEYS,

@@ -341,7 +341,7 @@ class TestExecute:
         request_id = deferred(operator, context).trigger.request_id
         assert [m["recipient_id"] for m in sends.messages] == [REVIEWER]
         request = store.get_request(request_id)
-        assert request.recipient_ids == (OTHER_REVIEWER, REVIEWER)
+        assert tuple(r.recipient_id for r in request.recipients) == (OTHER_REVIEWER, REVIEWER)
         assert [r.delivery for r in request.recipients] == [Delivery.FAILED, Delivery.SENT]
         assert f"to recipient {OTHER_REVIEWER}: MessagingWindowClosedError" in logs()
 

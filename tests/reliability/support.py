@@ -178,5 +178,5 @@ def register_requests(
             default_option=default_option,
         )
         assert created
-        made.append((request.request_id, request.recipient_ids))
+        made.append((request.request_id, tuple(r.recipient_id for r in request.recipients)))
     return made

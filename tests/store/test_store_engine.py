@@ -15,15 +15,9 @@ from sqlalchemy.engine import make_url
 
 from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.store import DecisionStore
-from airflow_provider_instagram_hil.store.engine import (
-    StoreTimeouts,
-    build_engine,
-    display_url,
-    failure_cause,
-    needs_fresh_connection,
-    refuse_secrets_in_url,
-    secret_url_parts,
-)
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine
+from airflow_provider_instagram_hil.store.failures import failure_cause, needs_fresh_connection
+from airflow_provider_instagram_hil.store.urls import display_url, refuse_secrets_in_url, secret_url_parts
 
 SECRET = "s3cr3t-Pw"
 

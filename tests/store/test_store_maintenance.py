@@ -63,7 +63,7 @@ class TestAuditTrail:
         request, messages = store.maintenance.audit_trail(history["decided"].request_id)
 
         assert request.status is RequestStatus.DECIDED
-        assert request.recipient_ids == (REVIEWER, OTHER_REVIEWER)
+        assert tuple(r.recipient_id for r in request.recipients) == (REVIEWER, OTHER_REVIEWER)
         assert [(r.responder_id, r.option, r.mid) for r in request.responses] == [(REVIEWER, "approve", "m0")]
         assert [(m.item.text, m.state, m.sent_at) for m in messages] == [("✅ Recorded", "pending", None)]
 

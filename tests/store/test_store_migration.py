@@ -93,7 +93,7 @@ class TestMigrationFromV1:
             "run_6": (RequestStatus.CANCELLED, None, False),
         }
         for request in requests.values():
-            assert request.recipient_ids == (REVIEWER, OTHER_REVIEWER)
+            assert tuple(r.recipient_id for r in request.recipients) == (REVIEWER, OTHER_REVIEWER)
             assert {r.channel for r in request.recipients} == {"instagram"}
             assert request.options == ("Approve", "Reject")
             assert (request.policy, request.reject_options, request.source) == (FIRST, (), "operator")

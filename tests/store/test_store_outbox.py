@@ -69,7 +69,6 @@ class TestResults:
         assert store.outbox.claim(10, LEASE, now=T0 + timedelta(seconds=59)) == []
         (retry,) = store.outbox.claim(10, LEASE, now=T0 + timedelta(minutes=1))
         assert (retry.attempts, retry.in_doubt) == (2, False)
-        assert store.outbox.next_due() is None  # claimed rows are not due
 
     def test_giving_up_keeps_the_error(self, store):
         store.outbox.add(_messages(1, request_id=None), now=T0)
@@ -79,12 +78,6 @@ class TestResults:
 
         assert store.outbox.counts() == {"failed": 1}
         assert store.outbox.claim(10, LEASE, now=T0 + timedelta(days=1)) == []
-
-    def test_next_due(self, store):
-        assert store.outbox.next_due() is None
-        store.outbox.add(_messages(1, not_before=T0 + timedelta(minutes=3)), now=T0)
-
-        assert store.outbox.next_due() == T0 + timedelta(minutes=3)
 
 
 def _claim_all(url, barrier, results):

@@ -43,7 +43,7 @@ class TestRegisterRequest:
         assert request.status is RequestStatus.PENDING
         assert (request.dag_id, request.run_id, request.task_id) == ("deploy", "manual__1", "approve_release")
         assert (request.map_index, request.try_number) == (3, 2)
-        assert request.recipient_ids == (REVIEWER,)
+        assert tuple(r.recipient_id for r in request.recipients) == (REVIEWER,)
         (recipient,) = request.recipients
         assert (recipient.channel, recipient.role, recipient.delivery) == (
             "instagram",

@@ -18,7 +18,8 @@ from stalling_servers import SilentListener, StallingProxy, read_only_file, upst
 
 from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.store import DecisionStore, Outcome
-from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine, failure_cause
+from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine
+from airflow_provider_instagram_hil.store.failures import failure_cause
 from airflow_provider_instagram_hil.store.schema import requests
 
 from .store_support import REVIEWER

@@ -63,7 +63,7 @@ class TestGetStates:
         assert len(statements) == 1
         resolved = {r.request_id: r.state for r in mixed if r.status is not RequestStatus.PENDING}
         assert states == resolved
-        assert all(state.resolved for state in states.values())
+        assert all(state.status is not RequestStatus.PENDING for state in states.values())
 
     def test_state_fields(self, store, mixed):
         decided, pending, expired = mixed[0], mixed[1], mixed[5]
@@ -81,7 +81,7 @@ class TestGetStates:
             responses=decided.responses,
         )
         assert [(r.responder_id, r.option) for r in decided.responses] == [(REVIEWER, "approve")]
-        assert not states[pending.request_id].resolved
+        assert states[pending.request_id].status is RequestStatus.PENDING
         assert states[expired.request_id].timed_out
         assert states[expired.request_id].chosen_option == "reject"
 
