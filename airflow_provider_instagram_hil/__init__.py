@@ -150,9 +150,9 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_instagram_hil.notifications.hitl.WhatsAppHITLNotifier",
         ],
         "extra-links": [
-            "airflow_provider_instagram_hil.links.instagram.InstagramConversationLink",
-            "airflow_provider_instagram_hil.links.messenger.MessengerConversationLink",
-            "airflow_provider_instagram_hil.links.whatsapp.WhatsAppConversationLink",
+            "airflow_provider_instagram_hil.links.instagram.InstagramRequestLink",
+            "airflow_provider_instagram_hil.links.messenger.MessengerRequestLink",
+            "airflow_provider_instagram_hil.links.whatsapp.WhatsAppRequestLink",
         ],
         "config": {
             "instagram_hil": {

@@ -105,20 +105,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve_webhook(args: argparse.Namespace) -> int:
     import waitress
 
-    from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_state
+    from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_resources
 
     try:
         app = create_app({"INSTAGRAM_HIL_SEND_REPLIES": False} if args.no_replies else None)
     except WebhookConfigError as exc:
         return _fail(exc, EXIT_CONFIG)
     _configure_logging()
-    state = get_state(app)
+    resources = get_resources(app)
     try:
-        state.store.ensure_schema()
+        resources.store.ensure_schema()
     except StoreUnavailableError as exc:
         log.warning("%s; serving anyway: deliveries get 503 (and Meta retries) until it is back", exc)
     except SchemaVersionError:
-        state.close(timeout=0)
+        resources.close(timeout=0)
         raise
 
     connection_limit = _connection_limit(args.connection_limit)
@@ -129,7 +129,7 @@ def _serve_webhook(args: argparse.Namespace) -> int:
             port=args.port,
             threads=args.threads,
             # waitress refuses absurd bodies itself; the app answers 413 with JSON for the rest.
-            max_request_body_size=4 * state.max_body_bytes,
+            max_request_body_size=4 * resources.max_body_bytes,
             # waitress reads whole requests in its I/O loop before a thread sees them; slow clients
             # cost a connection each, bounded by these two.
             connection_limit=connection_limit,
@@ -139,7 +139,7 @@ def _serve_webhook(args: argparse.Namespace) -> int:
             ident="instagram-hil",
         )
     except OSError as exc:
-        state.close(timeout=0)
+        resources.close(timeout=0)
         reason = exc.strerror or type(exc).__name__
         return _fail(
             f"cannot listen on {args.host}:{args.port}: {reason}. Pick another --port or --host, or stop "
@@ -157,7 +157,7 @@ def _serve_webhook(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.close()
-        state.close()
+        resources.close()
         log.info("Instagram webhook stopped")
     return EXIT_OK
 

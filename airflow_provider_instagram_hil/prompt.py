@@ -2,7 +2,7 @@
 
 Plain Python with no Airflow import. Meta's apps show plain text (no markdown). Each channel says how much
 text one message holds (:class:`TextLimit`) and how the prompt is laid out (:class:`PromptLayout`); the
-default is Instagram's: at most :data:`~airflow_provider_instagram_hil.messages.MAX_TEXT_BYTES` UTF-8
+default is Instagram's: at most :data:`~airflow_provider_instagram_hil.meta_limits.MAX_TEXT_BYTES` UTF-8
 bytes, the options repeated on a last line.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.meta_limits import MAX_TEXT_BYTES
 
 PLAIN = "plain"
 MASKED = "masked"

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.payloads import decode_payload
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -39,7 +39,7 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
 
     from airflow_provider_instagram_hil import PACKAGE_NAME, __version__
     from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
-    from airflow_provider_instagram_hil.messages import quick_replies_for
+    from airflow_provider_instagram_hil.meta_limits import quick_replies_for
 
     quick_replies = quick_replies_for(secrets.token_hex(16), ["Approve", "Reject"])
     hook = InstagramHook()

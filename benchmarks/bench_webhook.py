@@ -71,7 +71,7 @@ def _config(quick: bool) -> dict[str, Any]:
 
 def _write_bodies(path: Path, request_ids: list[str], reviewer: str, app_secret: str) -> list[str]:
     """Write one signed quick-reply delivery per request; return the event ids (``mid``) in order."""
-    from airflow_provider_instagram_hil.messages import encode_payload
+    from airflow_provider_instagram_hil.payloads import encode_payload
     from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
     from airflow_provider_instagram_hil.webhook.signature import sign_body
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from airflow_provider_instagram_hil.messages import encode_payload
+from airflow_provider_instagram_hil.payloads import encode_payload
 from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.webhook.signature import sign_body
 

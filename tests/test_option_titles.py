@@ -19,12 +19,14 @@ from unicode_titles import (
     option_title_candidates,
 )
 
-from airflow_provider_instagram_hil.messages import encode_payload, quick_replies_for, validate_options
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
+from airflow_provider_instagram_hil.meta_limits import quick_replies_for
 from airflow_provider_instagram_hil.option_titles import (
     check_distinct_titles,
     is_option_title,
     option_title_problem,
 )
+from airflow_provider_instagram_hil.payloads import encode_payload
 from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.webhook.events import Ignored, Tap, parse_body
 from airflow_provider_instagram_hil.webhook.signature import sign_body, signature_matches
@@ -68,7 +70,7 @@ class TestRule:
     )
     def test_accepted(self, title):
         assert option_title_problem(title) is None
-        validate_options([title])
+        INSTAGRAM.validate_options([title])
 
     @pytest.mark.parametrize(
         ("title", "match"),
@@ -94,7 +96,7 @@ class TestRule:
         assert problem is not None
         assert match in problem
         with pytest.raises(ValueError, match=match):
-            validate_options([title])
+            INSTAGRAM.validate_options([title])
         if isinstance(title, str) and title:
             with pytest.raises(ValueError, match=match):
                 encode_payload(RID, title)
@@ -111,7 +113,7 @@ class TestRule:
         with pytest.raises(ValueError, match=r"unique|look the same"):
             check_distinct_titles(titles)
         with pytest.raises(ValueError, match=r"unique|look the same"):
-            validate_options(titles)
+            INSTAGRAM.validate_options(titles)
 
 
 class TestRoundTrip:
@@ -122,7 +124,7 @@ class TestRoundTrip:
     @example(title="نعم\u200f", ascii_only=True)
     def test_every_title_the_operator_accepts_decodes_to_the_same_option(self, title, ascii_only):
         try:
-            validate_options([title])
+            INSTAGRAM.validate_options([title])
         except ValueError:
             assume(False)
         [reply] = quick_replies_for(RID, [title])

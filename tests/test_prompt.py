@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.meta_limits import MAX_TEXT_BYTES
 from airflow_provider_instagram_hil.prompt import (
     ELLIPSIS,
     MASK,

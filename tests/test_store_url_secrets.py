@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_instagram_hil.cli import main
-from airflow_provider_instagram_hil.messages import encode_payload
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
+from airflow_provider_instagram_hil.payloads import encode_payload
 from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
-from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_state
+from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_resources
 from airflow_provider_instagram_hil.webhook.signature import sign_body
 
 PASSWORD = "pg-S3cret-in-url"
@@ -85,7 +85,7 @@ class TestMaskedWhereShown:
                     WEBHOOK_PATH, data=body, headers={"X-Hub-Signature-256": sign_body(body, APP_SECRET)}
                 )
         finally:
-            get_state(app).close()
+            get_resources(app).close()
         assert response.status_code == 503
         assert PASSWORD not in caplog.text
         assert "password=***" in caplog.text

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from airflow_provider_instagram_hil.messages import encode_payload
 from airflow_provider_instagram_hil.option_titles import check_distinct_titles, check_option_title
+from airflow_provider_instagram_hil.payloads import encode_payload
 from airflow_provider_instagram_hil.prompt import PromptLayout, ReviewField, TextLimit, render_prompt
 
 
@@ -136,7 +136,7 @@ class Channel(ABC):
         return hook_class(**{self.hook_conn_arg: conn_id or hook_class.default_conn_name}, **kwargs)
 
     def payload(self, request_id: str, option: str) -> str:
-        """What a tap on ``option`` sends back: the request and the option (see ``messages``)."""
+        """What a tap on ``option`` sends back: the request and the option (see ``payloads``)."""
         return encode_payload(request_id, option)
 
     @abstractmethod

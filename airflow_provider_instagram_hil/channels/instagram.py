@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_instagram_hil.channels.base import Channel, PromptStyle, message_id_of
-from airflow_provider_instagram_hil.messages import MAX_QUICK_REPLIES, quick_replies_for
+from airflow_provider_instagram_hil.meta_limits import MAX_QUICK_REPLIES, quick_replies_for
 from airflow_provider_instagram_hil.prompt import INSTAGRAM_LAYOUT
 
 

@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_instagram_hil.channels.base import Channel, PromptStyle, message_id_of
-from airflow_provider_instagram_hil.messages import MAX_PAYLOAD_CHARS, quick_replies_for
+from airflow_provider_instagram_hil.meta_limits import quick_replies_for
 from airflow_provider_instagram_hil.option_titles import option_title_problem
+from airflow_provider_instagram_hil.payloads import MAX_PAYLOAD_CHARS
 from airflow_provider_instagram_hil.prompt import CHARACTERS, PromptLayout, TextLimit
 
 MAX_TEXT_CHARS = 2000

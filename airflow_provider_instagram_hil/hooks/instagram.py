@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from airflow_provider_instagram_hil import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_instagram_hil.hooks.connection_settings import INSTAGRAM_GRAPH_HOST
 from airflow_provider_instagram_hil.hooks.send_api import MESSAGING_TYPES, SendApiHook
-from airflow_provider_instagram_hil.messages import QuickReply, validate_message
+from airflow_provider_instagram_hil.meta_limits import QuickReply, validate_message
 
 
 class InstagramHook(SendApiHook):

@@ -1,8 +1,8 @@
 """The "Instagram request" button on an approval task: the request's status page, or the Instagram inbox.
 
 How the link travels on Airflow 3: when the task finishes or defers, the worker calls
-:meth:`InstagramConversationLink.get_link` (the operator lists the link in ``operator_extra_links``) and
-stores the URL in XCom under :attr:`~InstagramConversationLink.xcom_key`. The API server never runs this
+:meth:`InstagramRequestLink.get_link` (the operator lists the link in ``operator_extra_links``) and
+stores the URL in XCom under :attr:`~InstagramRequestLink.xcom_key`. The API server never runs this
 code: it rebuilds the link from its name and XCom key and shows the stored URL. So the link needs no
 plugin registration, and the public URL is read where the task runs.
 """
@@ -43,7 +43,7 @@ def request_link_url(
     return f"{public_url}/requests/{quote(request_id, safe='')}"
 
 
-class InstagramConversationLink(BaseOperatorLink):
+class InstagramRequestLink(BaseOperatorLink):
     """Operator extra link "Instagram request" of the approval operator.
 
     With ``[instagram_hil] public_url`` set it opens the request's status page in the webhook app (dag,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from airflow_provider_instagram_hil.channels.messenger import MESSENGER
-from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
+from airflow_provider_instagram_hil.links.instagram import InstagramRequestLink
 
 
-class MessengerConversationLink(InstagramConversationLink):
+class MessengerRequestLink(InstagramRequestLink):
     """Operator extra link "Messenger request": the request's status page with
     ``[instagram_hil] public_url`` set, else Messenger."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP
-from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
+from airflow_provider_instagram_hil.links.instagram import InstagramRequestLink
 
 
-class WhatsAppConversationLink(InstagramConversationLink):
+class WhatsAppRequestLink(InstagramRequestLink):
     """Operator extra link "WhatsApp request": the request's status page with
     ``[instagram_hil] public_url`` set, else WhatsApp Web."""
 

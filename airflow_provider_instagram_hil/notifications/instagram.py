@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
-from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.meta_limits import MAX_TEXT_BYTES
 from airflow_provider_instagram_hil.notifications.base import ChannelNotifier
 from airflow_provider_instagram_hil.prompt import shorten_to_bytes
 

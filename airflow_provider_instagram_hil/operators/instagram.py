@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
-from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
+from airflow_provider_instagram_hil.links.instagram import InstagramRequestLink
 from airflow_provider_instagram_hil.operators.approval import BaseApprovalOperator
 
 
@@ -28,7 +28,7 @@ class InstagramApprovalOperator(BaseApprovalOperator):
 
     channel = INSTAGRAM
     template_fields: Collection[str] = (*BaseApprovalOperator.template_fields, "instagram_conn_id")
-    operator_extra_links = (InstagramConversationLink(),)
+    operator_extra_links = (InstagramRequestLink(),)
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_provider_instagram_hil.channels.messenger import MESSENGER
 from airflow_provider_instagram_hil.hooks.messenger import MessengerHook
-from airflow_provider_instagram_hil.links.messenger import MessengerConversationLink
+from airflow_provider_instagram_hil.links.messenger import MessengerRequestLink
 from airflow_provider_instagram_hil.operators.approval import BaseApprovalOperator
 
 
@@ -28,7 +28,7 @@ class MessengerApprovalOperator(BaseApprovalOperator):
 
     channel = MESSENGER
     template_fields: Collection[str] = (*BaseApprovalOperator.template_fields, "messenger_conn_id")
-    operator_extra_links = (MessengerConversationLink(),)
+    operator_extra_links = (MessengerRequestLink(),)
     ui_color = "#e5f0ff"
 
     def __init__(

@@ -14,7 +14,7 @@ from airflow_provider_instagram_hil.exceptions import (
     MessagingWindowClosedError,
 )
 from airflow_provider_instagram_hil.hooks.whatsapp import WINDOW_HINT, WhatsAppHook
-from airflow_provider_instagram_hil.links.whatsapp import WhatsAppConversationLink
+from airflow_provider_instagram_hil.links.whatsapp import WhatsAppRequestLink
 from airflow_provider_instagram_hil.operators.approval import (
     BaseApprovalOperator,
     _as_review_fields,
@@ -67,7 +67,7 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
         "template_name",
         "template_language",
     )
-    operator_extra_links = (WhatsAppConversationLink(),)
+    operator_extra_links = (WhatsAppRequestLink(),)
     ui_color = "#dcf8c6"
 
     def __init__(

@@ -38,7 +38,7 @@ def build_webhook_asgi_app() -> Any:
     """
     from airflow_provider_instagram_hil.config import get_body_read_timeout
     from airflow_provider_instagram_hil.plugins.asgi import DEFAULT_MAX_BODY_BYTES, wsgi_to_asgi
-    from airflow_provider_instagram_hil.webhook import create_app, get_state
+    from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
     read_timeout = get_body_read_timeout()
     app = create_app()
@@ -47,13 +47,13 @@ def build_webhook_asgi_app() -> Any:
         app,
         max_body_bytes=max_body_bytes,
         read_timeout=read_timeout,
-        on_shutdown=lambda: _release(get_state(app)),
+        on_shutdown=lambda: _release(get_resources(app)),
     )
 
 
-def _release(state: Any) -> None:
+def _release(resources: Any) -> None:
     """Stop the reply sender (sends in flight get a few seconds) and close the store's connections."""
-    state.close()
+    resources.close()
     log.info("Instagram webhook stopped with the API server: reply sender and decision store released")
 
 

@@ -11,15 +11,15 @@ from airflow_provider_instagram_hil.webhook.blueprint import WEBHOOK_PATH, webho
 from airflow_provider_instagram_hil.webhook.replies import reply_text
 from airflow_provider_instagram_hil.webhook.sender import OutboxSender
 from airflow_provider_instagram_hil.webhook.settings import WebhookConfigError
-from airflow_provider_instagram_hil.webhook.state import WebhookState, get_state
+from airflow_provider_instagram_hil.webhook.resources import WebhookResources, get_resources
 
 __all__ = [
     "WEBHOOK_PATH",
     "OutboxSender",
     "WebhookConfigError",
-    "WebhookState",
+    "WebhookResources",
     "create_app",
-    "get_state",
+    "get_resources",
     "reply_text",
     "webhook_blueprint",
 ]

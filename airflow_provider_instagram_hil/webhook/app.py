@@ -12,12 +12,12 @@ from werkzeug.exceptions import HTTPException
 
 from airflow_provider_instagram_hil.webhook.blueprint import webhook_blueprint
 from airflow_provider_instagram_hil.webhook.settings import CHANNEL_CONN_KEYS, load_from_airflow
-from airflow_provider_instagram_hil.webhook.state import (
+from airflow_provider_instagram_hil.webhook.resources import (
     CONFIG_PREFIX,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_REPLY_THREADS,
     EXTENSION_NAME,
-    build_state,
+    build_resources,
 )
 from airflow_provider_instagram_hil.webhook.status import status_blueprint
 
@@ -47,7 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Instagram hook), ``OUTBOX_POLL_INTERVAL`` (default 2 s: how often the outbox is read for replies
     other processes queued). Keys absent from
     ``test_config`` are read from Airflow: the connections named by ``[instagram_hil] conn_id``,
-    ``messenger_conn_id`` and ``whatsapp_conn_id``, and ``[instagram_hil] store_url``. Shared state
+    ``messenger_conn_id`` and ``whatsapp_conn_id``, and ``[instagram_hil] store_url``. Shared resources
     lives in ``app.extensions["instagram_hil"]``.
 
     :param test_config: config values that take precedence over the defaults and Airflow.
@@ -67,7 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         }
         for name, value in load_from_airflow(missing, conn_id, given).items():
             app.config[CONFIG_PREFIX + name] = value
-    app.extensions[EXTENSION_NAME] = build_state(app.config)
+    app.extensions[EXTENSION_NAME] = build_resources(app.config)
     app.register_blueprint(webhook_blueprint)
     if app.config[f"{CONFIG_PREFIX}STATUS_PAGE"]:
         app.register_blueprint(status_blueprint)

@@ -24,12 +24,12 @@ from airflow_provider_instagram_hil.webhook.events import (
     parse_body,
 )
 from airflow_provider_instagram_hil.webhook.replies import reply_factory
+from airflow_provider_instagram_hil.webhook.resources import WebhookResources, get_resources
 from airflow_provider_instagram_hil.webhook.signature import (
     SIGNATURE_HEADER,
     any_verify_token_matches,
     signature_matches,
 )
-from airflow_provider_instagram_hil.webhook.state import WebhookState, get_state
 from airflow_provider_instagram_hil.webhook.statuses import StatusUpdate, status_updates
 from airflow_provider_instagram_hil.webhook.typed import TypedChoice, read_typed
 
@@ -52,12 +52,14 @@ def _no_sniffing(response: Response) -> Response:
 @webhook_blueprint.get(WEBHOOK_PATH)
 def verify_subscription() -> ResponseReturnValue:
     """Answer Meta's ``hub.mode=subscribe`` handshake with ``hub.challenge`` as plain text."""
-    state = get_state()
+    resources = get_resources()
     mode = request.args.get("hub.mode")
     token = request.args.get("hub.verify_token")
-    if mode != "subscribe" or not any_verify_token_matches(token, state.verify_tokens):
+    if mode != "subscribe" or not any_verify_token_matches(token, resources.verify_tokens):
         reason = (
-            "no verify token is configured" if not state.verify_token else "wrong hub.mode or verify token"
+            "no verify token is configured"
+            if not resources.verify_token
+            else "wrong hub.mode or verify token"
         )
         log.warning("Refused a webhook verification: %s", reason)
         return _error(403, "verification failed")
@@ -76,13 +78,13 @@ def receive_events() -> ResponseReturnValue:
     A store failure answers 503 so that Meta delivers again; decisions recorded before it stay, and
     their redelivery is recognised by ``mid`` (a status recorded twice changes nothing).
     """
-    state = get_state()
-    body = _read_body(state.max_body_bytes)
+    resources = get_resources()
+    body = _read_body(resources.max_body_bytes)
     if body is None:
-        log.warning("Refused a webhook delivery over %d bytes", state.max_body_bytes)
+        log.warning("Refused a webhook delivery over %d bytes", resources.max_body_bytes)
         return _error(413, "body too large")
     header = request.headers.get(SIGNATURE_HEADER)
-    if not signature_matches(body, header, state.app_secrets):
+    if not signature_matches(body, header, resources.app_secrets):
         log.warning("Refused a webhook delivery: %s signature", "missing" if header is None else "invalid")
         return _error(403, "invalid signature")
     try:
@@ -94,24 +96,26 @@ def receive_events() -> ResponseReturnValue:
         return _error(400, str(exc))
 
     recorded = taps = 0
-    elsewhere = elsewhere_check(state.airflow_hitl)
+    elsewhere = elsewhere_check(resources.airflow_hitl)
     for event in events:
         if isinstance(event, Ignored):
             log_ignored(event)
             continue
         try:
-            tap = _typed_tap(state, event) if isinstance(event, TextMessage) else event
+            tap = _typed_tap(resources, event) if isinstance(event, TextMessage) else event
             if tap is None:
                 taps += isinstance(event, TextMessage)  # a reply may be queued
                 continue
-            result = state.store.record_decision(
+            result = resources.store.record_decision(
                 tap.request_id,
                 option=tap.option,
                 responder_id=tap.sender_id,
                 channel=tap.channel,
                 mid=tap.mid,
                 reason=tap.reason,
-                messages=reply_factory(tap, state.reply_channels) if state.sender is not None else None,
+                messages=reply_factory(tap, resources.reply_channels)
+                if resources.sender is not None
+                else None,
                 elsewhere=elsewhere,
             )
         except DecisionStoreError as exc:
@@ -132,21 +136,21 @@ def receive_events() -> ResponseReturnValue:
         log_tap_outcome(tap, result.outcome)
         recorded += result.outcome is Outcome.RECORDED
         taps += 1
-    if taps and state.sender is not None:
-        state.sender.wake()  # the replies just committed go out now, not at the next poll
-    if not _record_statuses(state, updates):
+    if taps and resources.sender is not None:
+        resources.sender.wake()  # the replies just committed go out now, not at the next poll
+    if not _record_statuses(resources, updates):
         return _error(503, "decision store unavailable")
     counts = {"statuses": len(updates)} if updates else {}
     return jsonify(status="ok", events=len(events), recorded=recorded, **counts)
 
 
-def _typed_tap(state: WebhookState, message: TextMessage) -> Tap | None:
+def _typed_tap(resources: WebhookResources, message: TextMessage) -> Tap | None:
     """The answer a typed message gives as a tap, or None: from someone with no pending request (ignored
     as before), or a message that answers nothing clearly (its sender is told what to write).
 
     :raises DecisionStoreError: the store could not be read or the reply queued.
     """
-    pending = state.store.pending_for_sender(message.channel, message.sender_id)
+    pending = resources.store.pending_for_sender(message.channel, message.sender_id)
     if not pending:
         log_ignored(Ignored("text", message.mid, message.sender_id))
         return None
@@ -166,17 +170,19 @@ def _typed_tap(state: WebhookState, message: TextMessage) -> Tap | None:
         message.mid,
         message.sender_id,
     )
-    if state.sender is not None and message.channel in state.reply_channels:
+    if resources.sender is not None and message.channel in resources.reply_channels:
         reply = OutboxMessage(message.channel, message.sender_id, read, event_key=message.mid)
-        state.store.outbox.add([reply])  # queued once per event: Meta may deliver it again
+        resources.store.outbox.add([reply])  # queued once per event: Meta may deliver it again
     return None
 
 
-def _record_statuses(state: WebhookState, updates: list[StatusUpdate]) -> bool:
+def _record_statuses(resources: WebhookResources, updates: list[StatusUpdate]) -> bool:
     """Record each status on the prompt it is about; False when the store failed (answer 503)."""
     for update in updates:
         try:
-            changed = state.store.set_delivery("whatsapp", update.message_id, update.delivery, update.error)
+            changed = resources.store.set_delivery(
+                "whatsapp", update.message_id, update.delivery, update.error
+            )
         except DecisionStoreError as exc:
             log.error(
                 "Could not record the %s status of message %s, answering 503 so Meta delivers again: %s",

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from airflow_provider_instagram_hil.ids import MAX_PARTY_ID_CHARS, is_request_id, mid_key
-from airflow_provider_instagram_hil.messages import decode_payload
 from airflow_provider_instagram_hil.option_titles import is_option_title
+from airflow_provider_instagram_hil.payloads import decode_payload
 
 #: Meta's ``object`` → the channel a tap came from.
 CHANNELS = {"instagram": "instagram", "page": "messenger", "whatsapp_business_account": "whatsapp"}

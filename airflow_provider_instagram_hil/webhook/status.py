@@ -19,7 +19,7 @@ from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.exceptions import DecisionStoreError
 from airflow_provider_instagram_hil.ids import is_request_id
 from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore
-from airflow_provider_instagram_hil.webhook.state import CONFIG_PREFIX, EXTENSION_NAME
+from airflow_provider_instagram_hil.webhook.resources import CONFIG_PREFIX, EXTENSION_NAME
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_instagram_hil.channels import CHANNELS, INSTAGRAM, get_channel
-from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES, decode_payload, quick_replies_for
+from airflow_provider_instagram_hil.meta_limits import MAX_TEXT_BYTES, quick_replies_for
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import ReviewField, render_prompt
 
 RID = "0" * 32
@@ -119,3 +120,27 @@ class TestSending:
         assert type(hook).__name__ == "InstagramHook"
         assert (hook.instagram_conn_id, hook.max_attempts) == ("ig_reviews", 2)
         assert INSTAGRAM.make_hook().instagram_conn_id == "instagram_default"
+
+
+class TestInstagramValidateOptions:
+    def test_valid_options_pass(self):
+        INSTAGRAM.validate_options(["Approve", "Reject", "x" * 20])
+
+    @pytest.mark.parametrize(
+        ("options", "match"),
+        [
+            pytest.param("Approve", "not one string", id="a-string"),
+            pytest.param([], "at least one", id="empty"),
+            pytest.param([f"o{i}" for i in range(14)], "at most 13", id="fourteen"),
+            pytest.param(["x" * 21], "limited to 20", id="title-21-chars"),
+            pytest.param(["ok", " "], "empty or only whitespace", id="blank"),
+            pytest.param(["ok", 3], "must be a string", id="not-a-string"),
+            pytest.param(["Yes", "Yes"], "unique", id="duplicates"),
+        ],
+    )
+    def test_bad_options_are_rejected(self, options, match):
+        with pytest.raises(ValueError, match=match):
+            INSTAGRAM.validate_options(options)
+
+    def test_thirteen_options_pass(self):
+        INSTAGRAM.validate_options([f"option {i}" for i in range(13)])

@@ -12,7 +12,7 @@ from airflow_provider_instagram_hil.channels.messenger import (
     MESSENGER,
     validate_message,
 )
-from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import ReviewField, TextLimit
 
 RID = "1" * 32

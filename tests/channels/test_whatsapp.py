@@ -13,7 +13,7 @@ from airflow_provider_instagram_hil.channels.whatsapp import (
     status_error,
     status_error_code,
 )
-from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField, TextLimit
 
 RID = "2" * 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_instagram_hil.hitl.text import hitl_prompt, markdown_to_text
-from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.meta_limits import MAX_TEXT_BYTES
 from airflow_provider_instagram_hil.prompt import options_line
 
 

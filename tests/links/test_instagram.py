@@ -10,7 +10,7 @@ from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
 from airflow_provider_instagram_hil.links import instagram as links_module
 from airflow_provider_instagram_hil.links.instagram import (
     REQUEST_ID_XCOM_KEY,
-    InstagramConversationLink,
+    InstagramRequestLink,
     request_link_url,
 )
 from airflow_provider_instagram_hil.plugins.instagram import InstagramHilPlugin
@@ -46,30 +46,30 @@ def _push_request_id(stored: dict, value: object) -> None:
     ] = value
 
 
-class TestInstagramConversationLink:
+class TestInstagramRequestLink:
     def test_name_and_xcom_key(self):
-        link = InstagramConversationLink()
+        link = InstagramRequestLink()
         assert link.name == "Instagram request"
-        assert link.xcom_key == "_link_InstagramConversationLink"
+        assert link.xcom_key == "_link_InstagramRequestLink"
         assert REQUEST_ID_XCOM_KEY == "instagram_hil_request_id"
 
     def test_links_to_inbox_without_public_url(self, monkeypatch, xcom):
         monkeypatch.delenv(PUBLIC_URL_ENV, raising=False)
         _push_request_id(xcom, REQUEST_ID)
-        url = InstagramConversationLink().get_link(None, ti_key=_TiKey(**TI_KEY))  # type: ignore[arg-type]
+        url = InstagramRequestLink().get_link(None, ti_key=_TiKey(**TI_KEY))  # type: ignore[arg-type]
         assert url == INSTAGRAM.inbox_url == "https://www.instagram.com/direct/inbox/"
 
     def test_links_to_status_page_with_public_url(self, monkeypatch, xcom):
         monkeypatch.setenv(PUBLIC_URL_ENV, "https://airflow.example.com/instagram-hil/")
         _push_request_id(xcom, REQUEST_ID)
-        url = InstagramConversationLink().get_link(None, ti_key=_TiKey(**TI_KEY))  # type: ignore[arg-type]
+        url = InstagramRequestLink().get_link(None, ti_key=_TiKey(**TI_KEY))  # type: ignore[arg-type]
         assert url == f"https://airflow.example.com/instagram-hil/requests/{REQUEST_ID}"
 
     @pytest.mark.parametrize("public_url", [None, "https://airflow.example.com/instagram-hil"])
     def test_disabled_before_a_request_exists(self, monkeypatch, xcom, public_url):
         if public_url:
             monkeypatch.setenv(PUBLIC_URL_ENV, public_url)
-        url = InstagramConversationLink().get_link(None, ti_key=_TiKey(**TI_KEY))  # type: ignore[arg-type]
+        url = InstagramRequestLink().get_link(None, ti_key=_TiKey(**TI_KEY))  # type: ignore[arg-type]
         assert url == ""
 
 
@@ -97,7 +97,7 @@ class TestRequestLinkUrl:
 class _ApprovalLikeOperator(BaseOperator):
     """Stands in for the approval operator: declares the link the same way."""
 
-    operator_extra_links = (InstagramConversationLink(),)
+    operator_extra_links = (InstagramRequestLink(),)
 
     def execute(self, context):
         return None
@@ -118,7 +118,7 @@ class TestSerialization:
         encoded = DagSerialization.to_dict(dag)
         (task,) = encoded["dag"]["tasks"]
         assert task["__var"]["_operator_extra_links"] == {
-            "Instagram request": "_link_InstagramConversationLink"
+            "Instagram request": "_link_InstagramRequestLink"
         }
 
         assert InstagramHilPlugin().operator_extra_links == []
@@ -126,4 +126,4 @@ class TestSerialization:
         assert restored.extra_links == ["Instagram request"]
         (link,) = restored.operator_extra_links
         # The API server reads the URL the worker stored under this key; it never runs our get_link().
-        assert link.xcom_key == "_link_InstagramConversationLink"
+        assert link.xcom_key == "_link_InstagramRequestLink"

@@ -15,12 +15,12 @@ from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.config import shared_store
 from airflow_provider_instagram_hil.hitl.bridge import SOURCE
-from airflow_provider_instagram_hil.messages import decode_payload
 from airflow_provider_instagram_hil.notifications.hitl import (
     InstagramHITLNotifier,
     MessengerHITLNotifier,
     WhatsAppHITLNotifier,
 )
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import options_line
 from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
 from airflow_provider_instagram_hil.store import Delivery

@@ -9,7 +9,7 @@ import pytest
 from credentials import TEST_TOKEN
 
 from airflow_provider_instagram_hil.exceptions import MessagingWindowClosedError
-from airflow_provider_instagram_hil.messages import MAX_TEXT_BYTES
+from airflow_provider_instagram_hil.meta_limits import MAX_TEXT_BYTES
 from airflow_provider_instagram_hil.notifications.instagram import InstagramNotifier
 from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
 

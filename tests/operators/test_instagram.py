@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
-from airflow_provider_instagram_hil.messages import decode_payload
 from airflow_provider_instagram_hil.operators import approval as operator_module
 from airflow_provider_instagram_hil.operators.approval import DEFERRAL_GRACE
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField
 from airflow_provider_instagram_hil.store import DecisionPolicy, Delivery, RequestStatus
 from airflow_provider_instagram_hil.store.schema import metadata

@@ -10,9 +10,9 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_instagram_hil.exceptions import MessagingWindowClosedError
 from airflow_provider_instagram_hil.hooks.messenger import MessengerHook
-from airflow_provider_instagram_hil.links.messenger import MessengerConversationLink
-from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.links.messenger import MessengerRequestLink
 from airflow_provider_instagram_hil.operators.messenger import MessengerApprovalOperator
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField
 from airflow_provider_instagram_hil.store import Delivery, RequestStatus
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
@@ -83,7 +83,7 @@ class TestInit:
         assert operator.messenger_conn_id == "messenger_default"
         assert operator.conn_id == "messenger_default"
         assert operator.options == ["Approve", "Reject"]
-        assert isinstance(operator.operator_extra_links[0], MessengerConversationLink)
+        assert isinstance(operator.operator_extra_links[0], MessengerRequestLink)
 
     @pytest.mark.parametrize(
         ("overrides", "match"),

@@ -17,9 +17,9 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.hooks.whatsapp import WINDOW_HINT, WhatsAppHook
-from airflow_provider_instagram_hil.links.whatsapp import WhatsAppConversationLink
-from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.links.whatsapp import WhatsAppRequestLink
 from airflow_provider_instagram_hil.operators.whatsapp import WhatsAppApprovalOperator
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField
 from airflow_provider_instagram_hil.store import DecisionStore, Delivery
 from airflow_provider_instagram_hil.version_compat import AirflowFailException
@@ -115,7 +115,7 @@ class TestInit:
         assert operator.whatsapp_conn_id == "whatsapp_default"
         assert (operator.template_name, operator.template_language) == (None, "en_US")
         assert operator.delivery_wait == 20.0
-        assert isinstance(operator.operator_extra_links[0], WhatsAppConversationLink)
+        assert isinstance(operator.operator_extra_links[0], WhatsAppRequestLink)
 
     @pytest.mark.parametrize(
         ("overrides", "match"),

@@ -252,7 +252,7 @@ class TestWithTheRealWebhook:
         before = set(threading.enumerate())
         (mounted,) = build_fastapi_apps()
         (app,) = built
-        state = webhook_package.get_state(app)
+        state = webhook_package.get_resources(app)
         assert state.sender is not None  # replies on: outbox threads run
         disposed = threading.Event()
         event.listen(state.store.engine, "engine_disposed", lambda engine: disposed.set())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 from unicode_titles import any_title_candidates
 
-from airflow_provider_instagram_hil.messages import encode_payload
+from airflow_provider_instagram_hil.payloads import encode_payload
 
 from .fuzz_cases import (
     ACCOUNT,

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_instagram_hil.messages import encode_payload
+from airflow_provider_instagram_hil.payloads import encode_payload
 from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.store import DecisionStore
 from airflow_provider_instagram_hil.webhook.signature import sign_body

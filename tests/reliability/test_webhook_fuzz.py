@@ -17,7 +17,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 
 from airflow_provider_instagram_hil.store import RequestStatus
-from airflow_provider_instagram_hil.webhook import create_app, get_state
+from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
 from .fuzz_cases import LIMIT, FuzzCase, signature_header, validly_signed
 from .fuzz_strategies import webhook_cases
@@ -70,7 +70,7 @@ def fuzz_app(backend, live_webhook) -> Iterator:
     )
     app.extensions["reliability_sender"] = sender
     yield app
-    get_state(app).close()
+    get_resources(app).close()
 
 
 def _expected(case: FuzzCase, status: int, body: bytes, verify_token: str) -> None:
@@ -104,7 +104,7 @@ class TestFuzzInProcess:
         seeded_ids, reviewers = seeded
         scope = f"fuzz_client[{backend.name}]"
         sender = fuzz_app.extensions["reliability_sender"]
-        state = get_state(fuzz_app)
+        state = get_resources(fuzz_app)
         client = fuzz_app.test_client()
 
         @settings(max_examples=CLIENT_EXAMPLES, **FUZZ_SETTINGS)

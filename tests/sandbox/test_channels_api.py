@@ -19,7 +19,7 @@ from airflow_provider_instagram_hil.exceptions import InstagramApiError, Messagi
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.hooks.messenger import MessengerHook
 from airflow_provider_instagram_hil.hooks.whatsapp import WhatsAppHook
-from airflow_provider_instagram_hil.messages import decode_payload
+from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.sandbox.graph_api import (
     SANDBOX_PAGE,
     SANDBOX_PHONE_NUMBER_ID,

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_instagram_hil import CONN_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_instagram_hil.messages import encode_payload
+from airflow_provider_instagram_hil.payloads import encode_payload
 from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, quick_reply_event
 from airflow_provider_instagram_hil.store import DecisionStore, RequestStatus
 from airflow_provider_instagram_hil.webhook.signature import sign_body
@@ -135,13 +135,13 @@ from datetime import datetime, timezone
 
 from airflow.sdk import DAG, BaseOperator
 
-from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY, InstagramConversationLink
+from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY, InstagramRequestLink
 
 
 class PushesRequestId(BaseOperator):
     \"\"\"Declares the link and pushes a request id the way the approval operator does.\"\"\"
 
-    operator_extra_links = (InstagramConversationLink(),)
+    operator_extra_links = (InstagramRequestLink(),)
 
     def __init__(self, *, request_id, **kwargs):
         super().__init__(**kwargs)

@@ -98,13 +98,13 @@ class TestPluginAndLinkOptions:
         assert info["config"]["instagram_hil"]["options"][option]["default"] == default
 
     def test_extra_links_are_importable(self, info):
-        from airflow_provider_instagram_hil.links.instagram import InstagramConversationLink
-        from airflow_provider_instagram_hil.links.messenger import MessengerConversationLink
-        from airflow_provider_instagram_hil.links.whatsapp import WhatsAppConversationLink
+        from airflow_provider_instagram_hil.links.instagram import InstagramRequestLink
+        from airflow_provider_instagram_hil.links.messenger import MessengerRequestLink
+        from airflow_provider_instagram_hil.links.whatsapp import WhatsAppRequestLink
 
         found = []
         for class_path in info["extra-links"]:
             module, _, name = class_path.rpartition(".")
             found.append(getattr(__import__(module, fromlist=[name]), name))
-        assert found == [InstagramConversationLink, MessengerConversationLink, WhatsAppConversationLink]
+        assert found == [InstagramRequestLink, MessengerRequestLink, WhatsAppRequestLink]
         assert [link.name for link in found] == ["Instagram request", "Messenger request", "WhatsApp request"]

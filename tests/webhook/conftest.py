@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_instagram_hil.store import RecipientSpec
-from airflow_provider_instagram_hil.webhook import create_app, get_state
+from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
 from .webhook_support import (
     APP_SECRET,
@@ -44,7 +44,7 @@ def app_config(store_url, sender) -> dict:
 def app(app_config):
     application = create_app(app_config)
     yield application
-    get_state(application).close()
+    get_resources(application).close()
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def client(app):
 
 @pytest.fixture
 def state(app):
-    return get_state(app)
+    return get_resources(app)
 
 
 @pytest.fixture

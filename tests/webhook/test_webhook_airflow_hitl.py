@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_instagram_hil.hitl.bridge import SOURCE, HitlBridge
 from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus
-from airflow_provider_instagram_hil.webhook import create_app, get_state
+from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
 from .webhook_support import IG_REVIEWER, STRANGER, load_payload, post_signed
 
@@ -30,12 +30,12 @@ def hitl_app(app_config):
     bridge = HitlBridge(API, lambda user: f"token-of-{user}")
     application = create_app({**app_config, "INSTAGRAM_HIL_AIRFLOW_HITL": bridge})
     yield application
-    get_state(application).close()
+    get_resources(application).close()
 
 
 @pytest.fixture
 def hitl_request(hitl_app):
-    request, _ = get_state(hitl_app).store.register_request(
+    request, _ = get_resources(hitl_app).store.register_request(
         dag_id="sales",
         run_id="r1",
         task_id="ship",
@@ -48,7 +48,7 @@ def hitl_request(hitl_app):
 
 
 def replies_of(app, sender):
-    assert get_state(app).sender.drain(timeout=10)
+    assert get_resources(app).sender.drain(timeout=10)
     return [text for _, text in sender.sent]
 
 
@@ -75,7 +75,7 @@ def test_answered_in_airflow_first_the_tap_is_told_by_whom(hitl_app, hitl_reques
 
     assert answer.status_code == 200
     assert replies_of(hitl_app, sender) == ["This request was already answered in Airflow by bob: reject."]
-    assert get_state(hitl_app).store.get_request(hitl_request.request_id).chosen_option == "reject"
+    assert get_resources(hitl_app).store.get_request(hitl_request.request_id).chosen_option == "reject"
 
 
 def test_airflow_down_answers_503_and_the_redelivery_lands_once(
@@ -85,7 +85,7 @@ def test_airflow_down_answers_503_and_the_redelivery_lands_once(
     requests_mock.get(DETAIL, status_code=503)
 
     assert post_signed(hitl_app.test_client(), body).status_code == 503
-    assert get_state(hitl_app).store.get_request(hitl_request.request_id).responses == ()
+    assert get_resources(hitl_app).store.get_request(hitl_request.request_id).responses == ()
 
     requests_mock.get(DETAIL, [{"json": detail()}, {"json": detail(answered_by="alice", chosen=["approve"])}])
     patch = requests_mock.patch(DETAIL, json={"chosen_options": ["approve"]})
@@ -93,7 +93,7 @@ def test_airflow_down_answers_503_and_the_redelivery_lands_once(
     assert post_signed(hitl_app.test_client(), body).status_code == 200  # Meta delivers twice
 
     assert patch.call_count == 1
-    stored = get_state(hitl_app).store.get_request(hitl_request.request_id)
+    stored = get_resources(hitl_app).store.get_request(hitl_request.request_id)
     assert (stored.status, len(stored.responses)) == (RequestStatus.DECIDED, 1)
     assert replies_of(hitl_app, sender) == ["✅ Recorded: approve. Thank you."]
 

@@ -16,9 +16,9 @@ from airflow_provider_instagram_hil.store import RequestStatus
 from airflow_provider_instagram_hil.webhook import (
     OutboxSender,
     WebhookConfigError,
-    WebhookState,
+    WebhookResources,
     create_app,
-    get_state,
+    get_resources,
 )
 
 from .webhook_support import APP_SECRET, IG_REVIEWER, VERIFY_TOKEN, WEBHOOK_PATH, load_payload, post_signed
@@ -44,11 +44,11 @@ def make_app():
 
     yield _make
     for app in apps:
-        get_state(app).close()
+        get_resources(app).close()
 
 
 def _register(app):
-    request, _ = get_state(app).store.register_request(
+    request, _ = get_resources(app).store.register_request(
         dag_id="d",
         run_id="r",
         task_id="t",
@@ -63,8 +63,8 @@ class TestConfig:
     def test_state_is_shared_through_extensions(self, app, sender):
         state = app.extensions["instagram_hil"]
 
-        assert isinstance(state, WebhookState)
-        assert state is get_state(app)
+        assert isinstance(state, WebhookResources)
+        assert state is get_resources(app)
         assert state.app_secrets == (APP_SECRET, "webhook-test-next-secret-0c9e")
         assert state.verify_token == VERIFY_TOKEN
         assert state.max_body_bytes == 1024 * 1024
@@ -86,24 +86,24 @@ class TestConfig:
     def test_comma_separated_secrets(self, make_app, app_config):
         app = make_app({**app_config, "INSTAGRAM_HIL_APP_SECRETS": " one, two ,,"})
 
-        assert get_state(app).app_secrets == ("one", "two")
+        assert get_resources(app).app_secrets == ("one", "two")
 
     def test_replies_off_means_no_sender(self, make_app, app_config):
         app = make_app({**app_config, "INSTAGRAM_HIL_SEND_REPLIES": False})
 
-        assert get_state(app).sender is None
+        assert get_resources(app).sender is None
 
     def test_reply_threads_and_outbox_poll_interval(self, make_app, app_config):
         app = make_app(
             {**app_config, "INSTAGRAM_HIL_REPLY_THREADS": 3, "INSTAGRAM_HIL_OUTBOX_POLL_INTERVAL": 0.5}
         )
 
-        sender = get_state(app).sender
+        sender = get_resources(app).sender
         assert (sender.threads, sender.poll_interval) == (3, 0.5)
 
     def test_closing_the_state_stops_every_thread_and_disposes_the_engine(self, app_config):
         before = set(threading.enumerate())
-        state = get_state(create_app({**app_config, "INSTAGRAM_HIL_REPLY_THREADS": 2}))
+        state = get_resources(create_app({**app_config, "INSTAGRAM_HIL_REPLY_THREADS": 2}))
         disposed = threading.Event()
         event.listen(state.store.engine, "engine_disposed", lambda engine: disposed.set())
         started = [
@@ -151,7 +151,7 @@ class TestSettingsFromAirflow:
 
         app = make_app({"TESTING": True, "INSTAGRAM_HIL_REPLY_SENDER": sender})
 
-        state = get_state(app)
+        state = get_resources(app)
         assert state.app_secrets == (CONN_APP_SECRET, "rotated-secret-2")
         assert state.verify_token == CONN_VERIFY_TOKEN
         assert state.store.url == sqlite_url
@@ -178,15 +178,15 @@ class TestSettingsFromAirflow:
         app = make_app({"INSTAGRAM_HIL_STORE_URL": sqlite_url})
 
         assert app.config["INSTAGRAM_HIL_CONN_ID"] == "ig_reviews"
-        assert get_state(app).app_secrets == ("secret-of-ig-reviews",)
+        assert get_resources(app).app_secrets == ("secret-of-ig-reviews",)
 
     def test_given_keys_win_over_airflow(self, make_app, instagram_conn_env, sqlite_url):
         instagram_conn_env()
 
         app = make_app({"INSTAGRAM_HIL_APP_SECRETS": ["explicit"], "INSTAGRAM_HIL_STORE_URL": sqlite_url})
 
-        assert get_state(app).app_secrets == ("explicit",)
-        assert get_state(app).verify_token == CONN_VERIFY_TOKEN
+        assert get_resources(app).app_secrets == ("explicit",)
+        assert get_resources(app).verify_token == CONN_VERIFY_TOKEN
 
     def test_connection_without_app_secret(self, instagram_conn_env, sqlite_url):
         instagram_conn_env(extra={"app_secret": None})
@@ -224,10 +224,10 @@ class TestSettingsFromAirflow:
         request = _register(app)
 
         post_signed(app.test_client(), load_payload("instagram_quick_reply", request.request_id))
-        assert get_state(app).sender.drain(timeout=10)
+        assert get_resources(app).sender.drain(timeout=10)
 
         assert calls == [("ig_replies", IG_REVIEWER, "✅ Recorded: approve. Thank you.", None)]
-        assert get_state(app).store.get_request(request.request_id).status is RequestStatus.DECIDED
+        assert get_resources(app).store.get_request(request.request_id).status is RequestStatus.DECIDED
 
 
 def test_the_webhook_imports_no_airflow_when_fully_configured(sqlite_url):

@@ -10,7 +10,7 @@ from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.hooks.messenger import MessengerHook
 from airflow_provider_instagram_hil.hooks.whatsapp import WhatsAppHook
 from airflow_provider_instagram_hil.store import RecipientSpec
-from airflow_provider_instagram_hil.webhook import WebhookConfigError, create_app, get_state
+from airflow_provider_instagram_hil.webhook import WebhookConfigError, create_app, get_resources
 from airflow_provider_instagram_hil.webhook.settings import HookReplies
 
 from .webhook_support import IG_REVIEWER, PAGE_REVIEWER, WA_REVIEWER, WEBHOOK_PATH, load_payload, post_signed
@@ -44,7 +44,7 @@ def make_app():
 
     yield _make
     for app in apps:
-        get_state(app).close()
+        get_resources(app).close()
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def sent(monkeypatch):
 
 
 def _register(app):
-    request, _ = get_state(app).store.register_request(
+    request, _ = get_resources(app).store.register_request(
         dag_id="d",
         run_id="r",
         task_id="t",
@@ -86,7 +86,7 @@ class TestSecretsOfEveryChannel:
         self, make_app, three_connections, store_url
     ):
         app = make_app({"INSTAGRAM_HIL_STORE_URL": store_url, "INSTAGRAM_HIL_SEND_REPLIES": False})
-        state = get_state(app)
+        state = get_resources(app)
         assert state.app_secrets == (IG_SECRET, PAGE_SECRET, WA_SECRET)  # the shared one only once
         assert state.verify_tokens == (IG_TOKEN, PAGE_TOKEN, WA_TOKEN)
         client = app.test_client()
@@ -121,7 +121,7 @@ class TestSecretsOfEveryChannel:
 
         app = make_app({"INSTAGRAM_HIL_STORE_URL": store_url})
 
-        state = get_state(app)
+        state = get_resources(app)
         assert app.config["INSTAGRAM_HIL_CONN_ID"] is None
         assert state.app_secrets == (WA_SECRET,)
         assert state.reply_channels == {"whatsapp"}
@@ -164,7 +164,7 @@ class TestRepliesPerChannel:
         self, make_app, three_connections, store_url, sent
     ):
         app = make_app({"INSTAGRAM_HIL_STORE_URL": store_url})
-        state = get_state(app)
+        state = get_resources(app)
         assert state.reply_channels == {"instagram", "messenger", "whatsapp"}
         client = app.test_client()
         for fixture, secret in (
@@ -186,7 +186,7 @@ class TestRepliesPerChannel:
     ):
         instagram_conn_env()
         app = make_app({"INSTAGRAM_HIL_STORE_URL": store_url})
-        assert get_state(app).reply_channels == {"instagram", "messenger"}
+        assert get_resources(app).reply_channels == {"instagram", "messenger"}
         request = _register(app)
         response = post_signed(
             app.test_client(),
@@ -194,9 +194,9 @@ class TestRepliesPerChannel:
             secret="test-app-secret-3f9a",
         )
         assert response.get_json()["recorded"] == 1
-        assert get_state(app).sender.drain(timeout=10)
+        assert get_resources(app).sender.drain(timeout=10)
         assert sent == []
-        assert get_state(app).store.outbox.counts() == {}
+        assert get_resources(app).store.outbox.counts() == {}
 
     def test_messenger_replies_use_the_instagram_connection_without_their_own(self, instagram_conn_env):
         replies = HookReplies("ig_page")
@@ -221,7 +221,7 @@ def _register_fresh(app, fixture):
         "messenger_page_quick_reply": ("messenger", PAGE_REVIEWER),
         "instagram_quick_reply": ("instagram", IG_REVIEWER),
     }[fixture]
-    request, _ = get_state(app).store.register_request(
+    request, _ = get_resources(app).store.register_request(
         dag_id="d",
         run_id=f"r{next(_RUNS)}",
         task_id="t",

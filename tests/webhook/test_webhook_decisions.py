@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_instagram_hil.exceptions import InstagramApiError
 from airflow_provider_instagram_hil.ids import new_request_id
 from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus
-from airflow_provider_instagram_hil.webhook import create_app, get_state
+from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
 from .webhook_support import (
     IG_OTHER_REVIEWER,
@@ -314,7 +314,7 @@ class TestReplies:
         seen = []
         # A second engine on the same database: it only sees committed data.
         observer_app = create_app({**app_config, "INSTAGRAM_HIL_SEND_REPLIES": False})
-        observer = get_state(observer_app).store
+        observer = get_resources(observer_app).store
         sender.observer = lambda _recipient, _text: seen.append(
             observer.get_request(request.request_id).status
         )
@@ -322,7 +322,7 @@ class TestReplies:
             post_signed(client, load_payload("instagram_quick_reply", request.request_id))
             drain()
         finally:
-            get_state(observer_app).close()
+            get_resources(observer_app).close()
 
         assert seen == [RequestStatus.DECIDED]
 
@@ -349,7 +349,7 @@ class TestReplies:
     def test_replies_can_be_switched_off(self, app_config, pending, sender):
         app = create_app({**app_config, "INSTAGRAM_HIL_SEND_REPLIES": False})
         try:
-            state = get_state(app)
+            state = get_resources(app)
             request, _ = state.store.register_request(
                 dag_id="d",
                 run_id="r",
@@ -366,5 +366,5 @@ class TestReplies:
             assert state.sender is None
             assert state.store.get_request(request.request_id).status is RequestStatus.DECIDED
         finally:
-            get_state(app).close()
+            get_resources(app).close()
         assert sender.sent == []

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from airflow_provider_instagram_hil.webhook import create_app, get_state
+from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
 from .webhook_support import VERIFY_TOKEN, WEBHOOK_PATH
 
@@ -67,7 +67,7 @@ class TestVerifySubscription:
             assert _handshake(client, **{"hub.verify_token": ""}).status_code == 403
             assert _handshake(client, **{"hub.verify_token": None}).status_code == 403
         finally:
-            get_state(app).close()
+            get_resources(app).close()
 
     def test_token_is_never_logged(self, client, caplog):
         with caplog.at_level(logging.DEBUG):

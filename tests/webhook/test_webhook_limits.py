@@ -8,7 +8,7 @@ import json
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from airflow_provider_instagram_hil.webhook import create_app, get_state
+from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
 from .webhook_support import WEBHOOK_PATH, post_signed, sign
 
@@ -25,7 +25,7 @@ def store_url(sqlite_url):
 def small_app(app_config):
     app = create_app({**app_config, "INSTAGRAM_HIL_MAX_BODY_BYTES": LIMIT})
     yield app
-    get_state(app).close()
+    get_resources(app).close()
 
 
 def _padded(size: int) -> bytes:

@@ -12,7 +12,8 @@ import logging
 from hypothesis import HealthCheck, assume, example, given, settings
 from unicode_titles import option_title_candidates
 
-from airflow_provider_instagram_hil.messages import encode_payload, validate_options
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM
+from airflow_provider_instagram_hil.payloads import encode_payload
 from airflow_provider_instagram_hil.sandbox.reviewer import quick_reply_event
 from airflow_provider_instagram_hil.store import RequestStatus
 
@@ -37,7 +38,7 @@ class TestEveryAcceptedTitleDecides:
     @example(title="🇫🇷 oui")
     def test_tap_records_the_title_it_carries(self, client, pending, hil_store, title):
         try:
-            validate_options([title])
+            INSTAGRAM.validate_options([title])
         except ValueError:
             assume(False)
         request = pending(options=[title])

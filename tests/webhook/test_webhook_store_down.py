@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from stalling_servers import read_only_file
 
 from airflow_provider_instagram_hil.store import RequestStatus
-from airflow_provider_instagram_hil.webhook import create_app, get_state
+from airflow_provider_instagram_hil.webhook import create_app, get_resources
 
 from .webhook_support import (
     APP_SECRET,
@@ -72,7 +72,7 @@ class TestStoreDown:
             body = load_payload("instagram_quick_reply", "0" * 32)
             response = post_signed(app.test_client(), body)
         finally:
-            get_state(app).close()
+            get_resources(app).close()
 
         assert response.status_code == 503
 
@@ -91,7 +91,7 @@ class TestReadOnlySqlite:
                 "INSTAGRAM_HIL_SEND_REPLIES": False,
             }
         )
-        state = get_state(app)
+        state = get_resources(app)
         try:
             request, _ = state.store.register_request(
                 dag_id="deploy",

@@ -39,8 +39,8 @@ KNOWN_CHANNELS = frozenset({"instagram", "messenger", "whatsapp"})
 
 
 @dataclass
-class WebhookState:
-    """Shared, thread-safe state of one webhook app.
+class WebhookResources:
+    """What one webhook app shares between requests (thread-safe).
 
     :param store: where decisions are recorded.
     :param app_secrets: every secret a valid signature may use (rotation, and one app per channel).
@@ -78,15 +78,15 @@ class WebhookState:
         self.store.dispose()
 
 
-def get_state(app: Flask | None = None) -> WebhookState:
-    """The :class:`WebhookState` of ``app`` (default: the app handling the current request)."""
-    state = (app or current_app).extensions[EXTENSION_NAME]
-    assert isinstance(state, WebhookState)
-    return state
+def get_resources(app: Flask | None = None) -> WebhookResources:
+    """The :class:`WebhookResources` of ``app`` (default: the app handling the current request)."""
+    resources = (app or current_app).extensions[EXTENSION_NAME]
+    assert isinstance(resources, WebhookResources)
+    return resources
 
 
-def build_state(config: Mapping[str, Any]) -> WebhookState:
-    """Validate the ``INSTAGRAM_HIL_*`` keys of ``config`` and build the shared state.
+def build_resources(config: Mapping[str, Any]) -> WebhookResources:
+    """Validate the ``INSTAGRAM_HIL_*`` keys of ``config`` and build the shared resources.
 
     :raises WebhookConfigError: naming the key that is missing or wrong.
     """
@@ -104,7 +104,7 @@ def build_state(config: Mapping[str, Any]) -> WebhookState:
         raise WebhookConfigError(f"{CONFIG_PREFIX}MAX_BODY_BYTES must be a positive integer")
     store = _build_store(key("STORE_URL"), key("STORE_TIMEOUTS"))
     sender, channels = _build_sender(config, store, conn_id)
-    return WebhookState(
+    return WebhookResources(
         store=store,
         app_secrets=secrets,
         verify_token=tokens[0] if tokens else None,

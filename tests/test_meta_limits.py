@@ -1,22 +1,18 @@
-"""Meta's message limits and the quick-reply payload format."""
+"""Meta's Send API limits: message text and quick replies."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_instagram_hil.messages import (
-    MAX_PAYLOAD_CHARS,
+from airflow_provider_instagram_hil.meta_limits import (
     MAX_QUICK_REPLIES,
     MAX_TEXT_BYTES,
-    DecisionPayload,
     QuickReply,
-    decode_payload,
-    encode_payload,
     quick_replies_for,
     validate_message,
-    validate_options,
 )
 from airflow_provider_instagram_hil.option_titles import MAX_TITLE_CHARS
+from airflow_provider_instagram_hil.payloads import MAX_PAYLOAD_CHARS
 
 
 def reply(title: str = "Approve", payload: str = "ighil1:r1:Approve") -> QuickReply:
@@ -98,67 +94,7 @@ class TestValidateMessage:
         validate_message("hi", [])
 
 
-class TestValidateOptions:
-    def test_valid_options_pass(self):
-        validate_options(["Approve", "Reject", "x" * 20])
-
-    @pytest.mark.parametrize(
-        ("options", "match"),
-        [
-            pytest.param("Approve", "not one string", id="a-string"),
-            pytest.param([], "at least one", id="empty"),
-            pytest.param([f"o{i}" for i in range(14)], "at most 13", id="fourteen"),
-            pytest.param(["x" * 21], "limited to 20", id="title-21-chars"),
-            pytest.param(["ok", " "], "empty or only whitespace", id="blank"),
-            pytest.param(["ok", 3], "must be a string", id="not-a-string"),
-            pytest.param(["Yes", "Yes"], "unique", id="duplicates"),
-        ],
-    )
-    def test_bad_options_are_rejected(self, options, match):
-        with pytest.raises(ValueError, match=match):
-            validate_options(options)
-
-    def test_thirteen_options_pass(self):
-        validate_options([f"option {i}" for i in range(13)])
-
-
-class TestPayload:
-    @pytest.mark.parametrize(
-        ("request_id", "option"),
-        [
-            pytest.param("r1", "Approve", id="simple"),
-            pytest.param("3f2b9c", "Yes: ship it", id="colon-in-option"),
-            pytest.param("abc", "Ünïcödé 😀", id="unicode-option"),
-        ],
-    )
-    def test_round_trip(self, request_id, option):
-        payload = encode_payload(request_id, option)
-        assert payload.startswith("ighil1:")
-        assert decode_payload(payload) == DecisionPayload(request_id, option)
-
-    def test_request_id_with_colon_is_refused(self):
-        with pytest.raises(ValueError, match="':'"):
-            encode_payload("a:b", "Approve")
-
-    @pytest.mark.parametrize(
-        "payload",
-        [
-            pytest.param(None, id="none"),
-            pytest.param(42, id="int"),
-            pytest.param("", id="empty"),
-            pytest.param("ighil1", id="prefix-only"),
-            pytest.param("ighil1:", id="prefix-and-colon"),
-            pytest.param("ighil1:r1", id="no-option"),
-            pytest.param("ighil1:r1:", id="empty-option"),
-            pytest.param("ighil1::Approve", id="empty-request-id"),
-            pytest.param("ighil2:r1:Approve", id="other-version"),
-            pytest.param("other:r1:Approve", id="foreign-prefix"),
-            pytest.param("ighil1:r1:" + "x" * 1000, id="over-1000-chars"),
-        ],
-    )
-    def test_foreign_or_broken_payloads_decode_to_none(self, payload):
-        assert decode_payload(payload) is None
-
+class TestQuickRepliesFor:
     def test_quick_replies_for_builds_one_text_reply_per_option_in_order(self):
         replies = quick_replies_for("r9", ["Approve", "Reject"])
         assert replies == [
