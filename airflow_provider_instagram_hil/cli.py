@@ -105,7 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve_webhook(args: argparse.Namespace) -> int:
     import waitress
 
-    from airflow_provider_instagram_hil.webhook import WEBHOOK_PATH, WebhookConfigError, create_app, get_resources
+    from airflow_provider_instagram_hil.webhook import (
+        WEBHOOK_PATH,
+        WebhookConfigError,
+        create_app,
+        get_resources,
+    )
 
     try:
         app = create_app({"INSTAGRAM_HIL_SEND_REPLIES": False} if args.no_replies else None)

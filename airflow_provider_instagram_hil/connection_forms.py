@@ -1,12 +1,13 @@
-"""The connection forms of the ``messenger`` and ``whatsapp`` types: extras and standard-field behaviour.
+"""The connection forms of the ``messenger`` and ``whatsapp`` types, and how a hook shows its form.
 
 Plain data in the shapes of Airflow's ``provider.yaml`` (``conn-fields``, ``ui-field-behaviour``); the
 ``instagram`` type's are ``CONN_FIELDS`` and ``UI_FIELD_BEHAVIOUR`` in the package root.
+:class:`ConnectionFormMixin` turns a hook's ``conn_fields`` into the form Airflow before 3.2 asks for.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 _API_VERSION: dict[str, Any] = {
     "label": "Graph API version",
@@ -84,3 +85,48 @@ WHATSAPP_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "timeout": "30",
     },
 }
+
+
+class ConnectionFormMixin:
+    """A hook's connection form for the Airflow UI (Airflow < 3.2; newer versions read the provider info)."""
+
+    #: The connection form of this hook's type: extras (``conn-fields``) and standard-field behaviour.
+    conn_fields: ClassVar[dict[str, dict[str, Any]]] = {}
+    ui_field_behaviour: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Airflow 3.1's ProvidersManager looks for the form methods in the hook class's own __dict__
+        # only: each channel's hook carries them, or its connection form shows no fields.
+        for name in ("get_ui_field_behaviour", "get_connection_form_widgets"):
+            if name not in cls.__dict__:
+                setattr(cls, name, classmethod(getattr(ConnectionFormMixin, name).__func__))
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel, hide and describe the standard connection form fields."""
+        return {
+            "hidden_fields": list(cls.ui_field_behaviour["hidden-fields"]),
+            "relabeling": dict(cls.ui_field_behaviour["relabeling"]),
+            "placeholders": dict(cls.ui_field_behaviour["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Form widgets for the connection extras; empty when the FAB UI packages are absent."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+            from wtforms import PasswordField, StringField
+        except ImportError:
+            return {}
+        widgets: dict[str, Any] = {}
+        for name, spec in cls.conn_fields.items():
+            if spec.get("schema", {}).get("format") == "password":
+                widgets[name] = PasswordField(
+                    spec["label"], widget=BS3PasswordFieldWidget(), description=spec.get("description")
+                )
+            else:
+                widgets[name] = StringField(
+                    spec["label"], widget=BS3TextFieldWidget(), description=spec.get("description")
+                )
+        return widgets

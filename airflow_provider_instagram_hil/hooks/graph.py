@@ -2,8 +2,9 @@
 
 One concept: calling Meta's Graph API well. The connection (token, host, version, account, secrets) is read
 once and its secrets are registered with Airflow's masker; the token travels only in the ``Authorization``
-header; calls are retried with exponential backoff and full jitter within ``max_attempts`` and
-``retry_deadline``; error answers become typed errors whose hints speak the channel's words. The channel
+header; calls are retried by :class:`~airflow_provider_instagram_hil.hooks.retries.RetryPolicy`
+(exponential backoff and full jitter within ``max_attempts`` and ``retry_deadline``); error answers
+become typed errors whose hints speak the channel's words. The channel
 hooks (``InstagramHook``, ``MessengerHook``, ``WhatsAppHook``) add only their endpoints and limits.
 """
 
@@ -20,11 +21,10 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
-from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from airflow_provider_instagram_hil import PACKAGE_NAME, __version__
-from airflow_provider_instagram_hil.exceptions import InstagramApiError, RateLimitedError
+from airflow_provider_instagram_hil.connection_forms import ConnectionFormMixin
+from airflow_provider_instagram_hil.exceptions import InstagramApiError
 from airflow_provider_instagram_hil.hooks.connection_settings import (
     DEFAULT_ACCOUNT_ID,
     FACEBOOK_GRAPH_HOST,
@@ -36,10 +36,11 @@ from airflow_provider_instagram_hil.hooks.graph_errors import (
     INSTAGRAM_HINTS,
     ChannelRule,
     ErrorHints,
-    RetryableFailure,
     body_excerpt,
     error_from_response,
+    transport_failure,
 )
+from airflow_provider_instagram_hil.hooks.retries import RetryPolicy
 from airflow_provider_instagram_hil.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class _BearerAuth(requests.auth.AuthBase):
         return "_BearerAuth(***)"
 
 
-class GraphApiHook(BaseHook):
+class GraphApiHook(ConnectionFormMixin, BaseHook):
     """Call Meta's Graph API with the token, host and settings of one Airflow connection.
 
     Failed calls are retried with exponential backoff and full jitter, within ``max_attempts`` and
@@ -80,9 +81,6 @@ class GraphApiHook(BaseHook):
 
     conn_name_attr: ClassVar[str] = "graph_conn_id"
     hook_name: ClassVar[str] = "Graph API"
-    #: The connection form of this hook's type: extras (``conn-fields``) and standard-field behaviour.
-    conn_fields: ClassVar[dict[str, dict[str, Any]]] = {}
-    ui_field_behaviour: ClassVar[dict[str, Any]] = {}
     #: What the user is told for errors every channel shares.
     error_hints: ClassVar[ErrorHints] = INSTAGRAM_HINTS
     #: The extra naming the sending account, and its default (None: required).
@@ -218,45 +216,6 @@ class GraphApiHook(BaseHook):
         if "session" in self.__dict__:
             self.__dict__.pop("session").close()
 
-    # -- Airflow UI (Airflow < 3.2; newer versions read CONN_FIELDS from the provider info) ----------
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Airflow 3.1's ProvidersManager looks for the form methods in the hook class's own __dict__
-        # only: each channel's hook carries them, or its connection form shows no fields.
-        for name in ("get_ui_field_behaviour", "get_connection_form_widgets"):
-            if name not in cls.__dict__:
-                setattr(cls, name, classmethod(getattr(GraphApiHook, name).__func__))
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel, hide and describe the standard connection form fields."""
-        return {
-            "hidden_fields": list(cls.ui_field_behaviour["hidden-fields"]),
-            "relabeling": dict(cls.ui_field_behaviour["relabeling"]),
-            "placeholders": dict(cls.ui_field_behaviour["placeholders"]),
-        }
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Form widgets for the connection extras; empty when the FAB UI packages are absent."""
-        try:
-            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-            from wtforms import PasswordField, StringField
-        except ImportError:
-            return {}
-        widgets: dict[str, Any] = {}
-        for name, spec in cls.conn_fields.items():
-            if spec.get("schema", {}).get("format") == "password":
-                widgets[name] = PasswordField(
-                    spec["label"], widget=BS3PasswordFieldWidget(), description=spec.get("description")
-                )
-            else:
-                widgets[name] = StringField(
-                    spec["label"], widget=BS3TextFieldWidget(), description=spec.get("description")
-                )
-        return widgets
-
     # -- Graph API calls ----------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
@@ -287,98 +246,27 @@ class GraphApiHook(BaseHook):
             json_body = {**json_body, "appsecret_proof": self._appsecret_proof}
         elif self._appsecret_proof:
             query["appsecret_proof"] = self._appsecret_proof
-        started = self._clock()
-        delays: dict[int, float] = {}
-        tried = [0]
-
-        def next_delay(state: RetryCallState) -> float:
-            if state.attempt_number not in delays:
-                failure = state.outcome.exception() if state.outcome else None
-                retry_after = failure.retry_after if isinstance(failure, RetryableFailure) else None
-                cap = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
-                delays[state.attempt_number] = (
-                    retry_after if retry_after is not None else self._random.uniform(0, cap)
-                )
-            return delays[state.attempt_number]
-
-        def stop(state: RetryCallState) -> bool:
-            tried[0] = state.attempt_number
-            if state.attempt_number >= attempts:
-                return True
-            return self._clock() - started + next_delay(state) > self.retry_deadline
-
-        def before_sleep(state: RetryCallState) -> None:
-            failure = state.outcome.exception() if state.outcome else None
-            if isinstance(failure, RetryableFailure) and failure.maybe_sent:
-                self.log.warning(
-                    "%s timed out after the request was sent; retrying, so the reviewer may receive "
-                    "this message twice (Meta has no idempotency key)",
-                    label,
-                )
-            self.log.warning(
-                "%s failed on attempt %d of %d (%s); retrying in %.2f s",
-                label,
-                state.attempt_number,
-                attempts,
-                failure,
-                next_delay(state),
-            )
-
-        retrying = Retrying(
-            stop=stop,
-            wait=next_delay,
-            retry=retry_if_exception_type(RetryableFailure),
+        policy = RetryPolicy(
+            max_attempts=attempts,
+            deadline=self.retry_deadline,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+            rng=self._random,
             sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
+            clock=self._clock,
+            log=self.log,
         )
-        try:
-            return retrying(self._attempt, method, url, label, query, json_body)
-        except RetryableFailure as failure:
-            error = failure.error
-            self.log.warning("%s gave up after %d attempt(s): %s", label, tried[0], error)
-            hint = "Meta is throttling this app or account. " if isinstance(error, RateLimitedError) else ""
-            raise type(error)(
-                f"{hint}Gave up after {tried[0]} attempt(s) within the {self.retry_deadline:g} s retry "
-                f"deadline; last error: {error.message}",
-                code=error.code,
-                subcode=error.subcode,
-                fbtrace_id=error.fbtrace_id,
-                status=error.status,
-                hint=error.hint,
-            ) from None
+        return policy.call(lambda: self._attempt(method, url, label, query, json_body), label)
 
     def _attempt(
         self, method: str, url: str, label: str, params: dict[str, str], json_body: dict[str, Any] | None
     ) -> dict[str, Any]:
         """Make one HTTP request; raise typed errors, or ``RetryableFailure`` for what may pass."""
-        host = urlsplit(url).netloc
+        timeouts = (self.connect_timeout, self.timeout)
         try:
-            response = self.session.request(
-                method, url, params=params, json=json_body, timeout=(self.connect_timeout, self.timeout)
-            )
-        except requests.ConnectTimeout:
-            raise RetryableFailure(
-                InstagramApiError(
-                    f"Could not connect to the Graph API at {host} within {self.connect_timeout:g} s."
-                )
-            ) from None
-        except requests.Timeout:
-            raise RetryableFailure(
-                InstagramApiError(
-                    f"The Graph API at {host} did not answer {label} within {self.timeout:g} s."
-                ),
-                maybe_sent=method == "POST",
-            ) from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise RetryableFailure(
-                InstagramApiError(f"Could not reach the Graph API at {host} ({type(exc).__name__})."),
-                maybe_sent=method == "POST" and _connection_was_open(exc),
-            ) from None
+            response = self.session.request(method, url, params=params, json=json_body, timeout=timeouts)
         except requests.RequestException as exc:
-            raise InstagramApiError(
-                f"Could not call the Graph API at {host} ({type(exc).__name__})."
-            ) from None
+            raise transport_failure(exc, method, url, label, timeouts) from None
         try:
             payload = response.json()
         except ValueError:
@@ -420,18 +308,3 @@ class GraphApiHook(BaseHook):
                 if secret:
                     text = text.replace(secret, "***")
         return text
-
-
-def _connection_was_open(exc: requests.RequestException) -> bool:
-    """Whether the request may have reached Meta before the connection failed.
-
-    A refused or unresolvable connection never carried it; a connection dropped mid-exchange
-    (``RemoteDisconnected``, a broken chunked answer) may have.
-    """
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return True
-    reason: BaseException | None = (
-        exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-    )
-    reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the underlying error
-    return not isinstance(reason, (NewConnectionError, NameResolutionError))

@@ -1,4 +1,5 @@
-"""Graph API error triage: which answers are typed errors, which may pass on a retry, and what to say."""
+"""Graph API error triage: which answers (and calls that got none) are typed errors, which may pass on a
+retry, and what to say."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from airflow_provider_instagram_hil.exceptions import (
     InstagramApiError,
@@ -180,3 +183,44 @@ def _as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def transport_failure(
+    exc: requests.RequestException, method: str, url: str, label: str, timeouts: tuple[float, float]
+) -> Exception:
+    """The error for a call that got no answer: a ``RetryableFailure`` for what may pass, else a typed error.
+
+    :param timeouts: the connect and read timeouts the call had, for the message.
+    """
+    host = urlsplit(url).netloc
+    connect_timeout, read_timeout = timeouts
+    if isinstance(exc, requests.ConnectTimeout):
+        return RetryableFailure(
+            InstagramApiError(f"Could not connect to the Graph API at {host} within {connect_timeout:g} s.")
+        )
+    if isinstance(exc, requests.Timeout):
+        return RetryableFailure(
+            InstagramApiError(f"The Graph API at {host} did not answer {label} within {read_timeout:g} s."),
+            maybe_sent=method == "POST",
+        )
+    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return RetryableFailure(
+            InstagramApiError(f"Could not reach the Graph API at {host} ({type(exc).__name__})."),
+            maybe_sent=method == "POST" and _connection_was_open(exc),
+        )
+    return InstagramApiError(f"Could not call the Graph API at {host} ({type(exc).__name__}).")
+
+
+def _connection_was_open(exc: requests.RequestException) -> bool:
+    """Whether the request may have reached Meta before the connection failed.
+
+    A refused or unresolvable connection never carried it; a connection dropped mid-exchange
+    (``RemoteDisconnected``, a broken chunked answer) may have.
+    """
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return True
+    reason: BaseException | None = (
+        exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    )
+    reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the underlying error
+    return not isinstance(reason, (NewConnectionError, NameResolutionError))

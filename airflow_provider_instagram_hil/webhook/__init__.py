@@ -9,9 +9,9 @@ from __future__ import annotations
 from airflow_provider_instagram_hil.webhook.app import create_app
 from airflow_provider_instagram_hil.webhook.blueprint import WEBHOOK_PATH, webhook_blueprint
 from airflow_provider_instagram_hil.webhook.replies import reply_text
+from airflow_provider_instagram_hil.webhook.resources import WebhookResources, get_resources
 from airflow_provider_instagram_hil.webhook.sender import OutboxSender
 from airflow_provider_instagram_hil.webhook.settings import WebhookConfigError
-from airflow_provider_instagram_hil.webhook.resources import WebhookResources, get_resources
 
 __all__ = [
     "WEBHOOK_PATH",

@@ -11,7 +11,6 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from airflow_provider_instagram_hil.webhook.blueprint import webhook_blueprint
-from airflow_provider_instagram_hil.webhook.settings import CHANNEL_CONN_KEYS, load_from_airflow
 from airflow_provider_instagram_hil.webhook.resources import (
     CONFIG_PREFIX,
     DEFAULT_MAX_BODY_BYTES,
@@ -19,6 +18,7 @@ from airflow_provider_instagram_hil.webhook.resources import (
     EXTENSION_NAME,
     build_resources,
 )
+from airflow_provider_instagram_hil.webhook.settings import CHANNEL_CONN_KEYS, load_from_airflow
 from airflow_provider_instagram_hil.webhook.status import status_blueprint
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")

@@ -117,9 +117,7 @@ class TestSerialization:
 
         encoded = DagSerialization.to_dict(dag)
         (task,) = encoded["dag"]["tasks"]
-        assert task["__var"]["_operator_extra_links"] == {
-            "Instagram request": "_link_InstagramRequestLink"
-        }
+        assert task["__var"]["_operator_extra_links"] == {"Instagram request": "_link_InstagramRequestLink"}
 
         assert InstagramHilPlugin().operator_extra_links == []
         restored = DagSerialization.from_dict(encoded).get_task("approve")
