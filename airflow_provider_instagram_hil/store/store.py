@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import String, any_, bindparam, func, literal_column, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy import or_, select, update
 
-from airflow_provider_instagram_hil.exceptions import StoreUnavailableError
 from airflow_provider_instagram_hil.ids import MAX_PARTY_ID_CHARS, is_request_id, new_request_id
-from airflow_provider_instagram_hil.store import bootstrap, decisions
+from airflow_provider_instagram_hil.store import decisions
+from airflow_provider_instagram_hil.store.database import StoreDatabase
 from airflow_provider_instagram_hil.store.decisions import MessageFactory
-from airflow_provider_instagram_hil.store.engine import StoreTimeouts, build_engine
-from airflow_provider_instagram_hil.store.failures import failure_cause
 from airflow_provider_instagram_hil.store.models import (
     ApprovalRequest,
     DecisionResult,
@@ -33,19 +24,16 @@ from airflow_provider_instagram_hil.store.models import (
     RecipientSpec,
     RequestState,
     RequestStatus,
-    Response,
 )
 from airflow_provider_instagram_hil.store.outbox import enqueue
 from airflow_provider_instagram_hil.store.policy import FIRST, DecisionPolicy
-from airflow_provider_instagram_hil.store.rows import response_from_row, state_from_row
 from airflow_provider_instagram_hil.store.schema import (
     MAX_ERROR_CHARS,
     MAX_SUBJECT_CHARS,
     recipients,
     requests,
-    responses,
 )
-from airflow_provider_instagram_hil.store.urls import display_url
+from airflow_provider_instagram_hil.store.state_reads import read_closed_since, read_states
 from airflow_provider_instagram_hil.store.watch import announce_closed
 
 if TYPE_CHECKING:
@@ -55,100 +43,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-_STATE_COLUMNS = (
-    requests.c.request_id,
-    requests.c.status,
-    requests.c.chosen_option,
-    requests.c.responded_by,
-    requests.c.responded_at,
-    requests.c.timed_out,
-    requests.c.expires_at,
-    requests.c.closed_reason,
-)
-_later = requests.alias("later")
-#: Whether a later try of the same task instance registered a request (the unique index answers it).
-_NEWER_TRY = (
-    select(_later.c.request_id)
-    .where(
-        _later.c.dag_id == requests.c.dag_id,
-        _later.c.run_id == requests.c.run_id,
-        _later.c.task_id == requests.c.task_id,
-        _later.c.map_index == requests.c.map_index,
-        _later.c.try_number > requests.c.try_number,
-    )
-    .exists()
-    .label("newer_try")
-)
-_RESPONSE_COLUMNS = (
-    responses.c.responder_id,
-    responses.c.channel,
-    responses.c.option,
-    responses.c.reason,
-    responses.c.mid,
-    responses.c.received_at,
-    responses.c.source,
-)
-
-
-@functools.cache
-def _ids_query(dialect: str, resolved_only: bool) -> Select[Any]:
-    """The state query for a list of ids sent as ONE parameter where the database allows it.
-
-    A poller sends thousands of ids every tick; an expanded ``IN (?, ?, ...)`` costs the client far
-    more CPU (rendering and binding each placeholder) than a JSON text (SQLite) or an array (PostgreSQL).
-    The responses come in the same statement (one row per response), so a tick stays one query.
-    """
-    query = (
-        select(*_STATE_COLUMNS, _NEWER_TRY, *_RESPONSE_COLUMNS)
-        .select_from(requests.outerjoin(responses, responses.c.request_id == requests.c.request_id))
-        .where(_id_in(requests.c.request_id, dialect))
-        .order_by(responses.c.id)
-    )
-    if resolved_only:
-        query = query.where(requests.c.status != RequestStatus.PENDING.value)
-    return query
-
-
-def _id_in(column: Any, dialect: str) -> ColumnElement[bool]:
-    if dialect == "sqlite":
-        ids: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
-        return column.in_(ids.scalar_subquery())
-    if dialect == "postgresql":
-        return column == any_(bindparam("ids", type_=ARRAY(String)))
-    return column.in_(bindparam("ids", expanding=True))
-
-
-_CLOSED_SINCE = (
-    select(*_STATE_COLUMNS, _NEWER_TRY, *_RESPONSE_COLUMNS)
-    .select_from(requests.outerjoin(responses, responses.c.request_id == requests.c.request_id))
-    .where(
-        requests.c.responded_at >= bindparam("since", type_=requests.c.responded_at.type),
-        requests.c.status != RequestStatus.PENDING.value,
-    )
-    .order_by(responses.c.id)
-)
-
-
-def _states(rows: Sequence[Any]) -> dict[str, RequestState]:
-    """States from rows of a state query: one row per response (or one without, for none)."""
-    first: dict[str, Any] = {}
-    answers: dict[str, list[Response]] = {}
-    for row in rows:
-        first.setdefault(row.request_id, row)
-        if row.responder_id is not None:
-            answers.setdefault(row.request_id, []).append(response_from_row(row))
-    return {rid: state_from_row(row, answers.get(rid, ())) for rid, row in first.items()}
-
-
-def _ids_param(dialect: str, request_ids: list[str]) -> object:
-    return json.dumps(request_ids) if dialect == "sqlite" else request_ids
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class DecisionStore:
+class DecisionStore(StoreDatabase):
     """Approval requests and their responses in any SQLAlchemy database.
 
     Every change that can race (a response, the deadline, a cancellation) runs in one transaction that
@@ -158,38 +57,6 @@ class DecisionStore:
     :param url: SQLAlchemy URL, e.g. ``sqlite:////opt/airflow/instagram_hil.db`` or ``postgresql://...``.
     :param create: create the tables when missing (default True).
     """
-
-    _instances: dict[str, DecisionStore] = {}
-    _instances_lock = threading.Lock()
-
-    def __init__(self, url: str, *, create: bool = True, engine: Engine | None = None) -> None:
-        self.url = url
-        self.display_url = display_url(url)
-        self.engine = engine or build_engine(url)
-        self._ready = False
-        self._create = create
-        self._ready_lock = threading.Lock()
-        self._attempts = 0
-        self._failure: StoreUnavailableError | None = None
-
-    @classmethod
-    def for_url(cls, url: str, timeouts: StoreTimeouts | None = None) -> DecisionStore:
-        """Return the process-wide store for ``url`` (one engine and pool per URL).
-
-        :param timeouts: the time limits of its engine, used when this call creates it.
-        """
-        with cls._instances_lock:
-            store = cls._instances.get(url)
-            if store is None:
-                store = cls._instances[url] = cls(url, engine=build_engine(url, timeouts))
-            return store
-
-    def __repr__(self) -> str:
-        return f"DecisionStore({self.display_url!r})"
-
-    def dispose(self) -> None:
-        """Close every pooled connection."""
-        self.engine.dispose()
 
     @cached_property
     def outbox(self) -> OutboxQueue:
@@ -204,60 +71,6 @@ class DecisionStore:
         from airflow_provider_instagram_hil.store.maintenance import StoreMaintenance
 
         return StoreMaintenance(self)
-
-    # -- schema and transactions ----------------------------------------------------------------------
-
-    def ensure_schema(self) -> None:
-        """Create the tables if missing, migrate an older schema, refuse a newer or foreign one."""
-        if self._ready:
-            return
-        attempts_seen = self._attempts
-        with self._ready_lock:
-            if self._ready:
-                return
-            if self._attempts != attempts_seen and self._failure is not None:
-                # An attempt ran while this caller queued for the lock, and failed: share its answer
-                # instead of waiting out a connect timeout of its own.
-                raise self._failure
-            self._attempts += 1
-            try:
-                self._guard(self._bring_schema)
-            except StoreUnavailableError as exc:
-                self._failure = exc
-                raise
-            self._failure = None
-            self._ready = True
-
-    def _bring_schema(self) -> None:
-        bootstrap.ensure_schema(self.engine, self.display_url, create=self._create)
-
-    def _guard(self, work: Callable[[], T]) -> T:
-        try:
-            return work()
-        except SQLAlchemyError as exc:
-            raise self._unavailable(exc) from exc
-
-    def _unavailable(self, exc: SQLAlchemyError) -> StoreUnavailableError:
-        return StoreUnavailableError(
-            f"Decision store {self.display_url} is unavailable: {failure_cause(exc)}"
-        )
-
-    @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
-        """One transaction; with ``write`` it takes SQLite's write lock first (PostgreSQL locks rows).
-
-        :raises StoreUnavailableError: the database failed; nothing was committed.
-        """
-        self.ensure_schema()
-        try:
-            with self.engine.begin() as conn:
-                if write and conn.dialect.name == "sqlite":
-                    # pysqlite has not begun yet (it waits for the first DML): take the write lock now,
-                    # so a read-then-write cannot interleave with another process's.
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn
-        except SQLAlchemyError as exc:
-            raise self._unavailable(exc) from exc
 
     # -- requests -------------------------------------------------------------------------------------
 
@@ -458,19 +271,14 @@ class DecisionStore:
         request_ids = [request_id for request_id in request_ids if is_request_id(request_id)]
         if not request_ids:
             return {}
-        dialect = self.engine.dialect.name
         with self.transaction() as conn:
-            rows = conn.execute(
-                _ids_query(dialect, resolved_only), {"ids": _ids_param(dialect, request_ids)}
-            ).all()
-        return _states(rows)
+            return read_states(conn, request_ids, resolved_only=resolved_only)
 
     def closed_since(self, since: datetime) -> dict[str, RequestState]:
         """The requests closed (decided, expired, cancelled, superseded) at or after ``since``, with their
         responses, in one indexed query: what a poller woken by an unnamed change needs."""
         with self.transaction() as conn:
-            rows = conn.execute(_CLOSED_SINCE, {"since": since}).all()
-        return _states(rows)
+            return read_closed_since(conn, since)
 
     def request_for_try(
         self, *, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int
