@@ -17,23 +17,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.channels.base import Channel, ChannelConnId
-from airflow_provider_instagram_hil.exceptions import (
-    DecisionStoreError,
-    InstagramHilError,
-    MessagingWindowClosedError,
-)
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
-from airflow_provider_instagram_hil.operators.follow_up import FollowUps, reminder_text
+from airflow_provider_instagram_hil.operators.arguments import (
+    as_review_fields,
+    count_recipients,
+    recipient_specs,
+    response_timeout_of,
+    templated,
+)
+from airflow_provider_instagram_hil.operators.follow_up import FollowUps
+from airflow_provider_instagram_hil.operators.prompting import send_follow_ups, send_prompts
+from airflow_provider_instagram_hil.operators.resume import event_of_this_try, unanswered_message
 from airflow_provider_instagram_hil.prompt import ReviewField, deadline_line, zone
 from airflow_provider_instagram_hil.store import (
-    PROMPTED,
     ApprovalRequest,
     DecisionPolicy,
     DecisionStore,
-    PolicyKind,
     Recipient,
     RecipientRole,
-    RecipientSpec,
     RequestStatus,
 )
 from airflow_provider_instagram_hil.store.urls import refuse_secrets_in_url
@@ -162,14 +163,14 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(recipient_id, (str, list, tuple, Mapping)) and not _templated(recipient_id):
+        if isinstance(recipient_id, (str, list, tuple, Mapping)) and not templated(recipient_id):
             # An XComArg, or a template, is checked once rendered (before any send).
-            _recipient_specs(recipient_id, self.channel)
+            recipient_specs(recipient_id, self.channel)
         self.recipient_id = recipient_id
         if not isinstance(subject, str) or not subject.strip():
             raise ValueError(f"subject must be a non-empty string, got {subject!r}")
         self.subject = subject
-        self.fields = _as_review_fields(fields)
+        self.fields = as_review_fields(fields)
         self.channel.validate_options(options)
         self.options = list(options)
         if reject_options is None:
@@ -181,9 +182,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         self.reject_options = list(reject_options)
         # Templates are checked once rendered (render_template_fields), before anything is sent.
         self.response_timeout: timedelta | str = (
-            response_timeout if _templated(response_timeout) else _response_timeout(response_timeout)
+            response_timeout if templated(response_timeout) else response_timeout_of(response_timeout)
         )
-        if not _templated(default_option):
+        if not templated(default_option):
             self._check_default_option(default_option)
         self.default_option = default_option
         self.fail_on_reject = fail_on_reject
@@ -199,14 +200,14 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             raise ValueError("escalate_to and escalate_after go together: give both or neither")
         if escalate_to is not None and decision_policy != "first":
             raise ValueError("escalate_to only applies to decision_policy 'first'")
-        if isinstance(escalate_to, (str, list, tuple, Mapping)) and not _templated(escalate_to):
-            _recipient_specs(escalate_to, self.channel, field="escalate_to")
+        if isinstance(escalate_to, (str, list, tuple, Mapping)) and not templated(escalate_to):
+            recipient_specs(escalate_to, self.channel, field="escalate_to")
         self.escalate_to = escalate_to
         self.end_from_trigger = end_from_trigger
         self.policy = DecisionPolicy.build(decision_policy, min_approvals, veto_on_reject)
         self.policy.check_options(self.options, self.reject_options)
         if isinstance(recipient_id, (str, list, tuple, Mapping)):
-            self.policy.check_recipients(_count_recipients(recipient_id))
+            self.policy.check_recipients(count_recipients(recipient_id))
         self.conn_id = conn_id
         if poll_interval is not None and not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
@@ -215,7 +216,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             refuse_secrets_in_url(store_url)  # user info or query (?password=, ?sslpassword=)
         self.store_url = store_url
         # Fail at parse time when the subject (if not templated) and the options cannot fit one message.
-        static_subject = subject if not _templated(subject) else "?"
+        static_subject = subject if not templated(subject) else "?"
         timeout = self.response_timeout if isinstance(self.response_timeout, timedelta) else None
         self._prompt_text(
             static_subject, [], _utcnow() + (timeout or DEFAULT_RESPONSE_TIMEOUT), "X" * CODE_LENGTH
@@ -234,13 +235,13 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         """
         super().render_template_fields(context, jinja_env)
         self._check_rendered()
-        for field in _as_review_fields(self.fields):
+        for field in as_review_fields(self.fields):
             if field.is_secret and field.value not in (None, ""):
                 mask_secret(str(field.value))
 
     def _check_rendered(self) -> None:
         """Check the templated parameters once rendered; raise ``ValueError`` naming the one that is wrong."""
-        self.response_timeout = _response_timeout(self.response_timeout, rendered=True)
+        self.response_timeout = response_timeout_of(self.response_timeout, rendered=True)
         FollowUps.build(self.follow_ups.remind_after, self.follow_ups.escalate_after, self.response_timeout)
         self.default_option = self.default_option or None
         self._check_default_option(self.default_option, rendered=True)
@@ -265,17 +266,17 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         ``TaskDeferred``) while it is pending, else return its outcome."""
         ti = context["ti"]
         # Every recipient is checked before anyone is prompted.
-        recipients = _recipient_specs(self.recipient_id, self.channel, rendered=True)
+        recipients = recipient_specs(self.recipient_id, self.channel, rendered=True)
         if self.escalate_to is not None:
-            backups = _recipient_specs(self.escalate_to, self.channel, rendered=True, field="escalate_to")
+            backups = recipient_specs(self.escalate_to, self.channel, rendered=True, field="escalate_to")
             taken = {spec.recipient_id for spec in recipients}
             if any(spec.recipient_id in taken for spec in backups):
                 raise ValueError(
                     "escalate_to names a reviewer of recipient_id; a backup must be someone else"
                 )
             recipients += [replace(spec, role=RecipientRole.ESCALATION) for spec in backups]
-        fields = _as_review_fields(self.fields)
-        expires_at = _utcnow() + _response_timeout(self.response_timeout, rendered=True)
+        fields = as_review_fields(self.fields)
+        expires_at = _utcnow() + response_timeout_of(self.response_timeout, rendered=True)
         # Checked before anything is registered; rendered for real once the request id is known.
         self._prompt_text(self.subject, fields, expires_at, "X" * CODE_LENGTH)
         store = self._store()
@@ -311,7 +312,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             )
             return payload_from_state(request.state)
         text = self._prompt_text(self.subject, fields, request.expires_at, request_code(request.request_id))
-        self._send_prompt(store, request, text)
+        send_prompts(self, store, request, text)
         self._defer(request)
         raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
 
@@ -343,62 +344,6 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
             timeout=remaining + DEFERRAL_GRACE,
         )
 
-    def _send_prompt(self, store: DecisionStore, request: ApprovalRequest, text: str) -> None:
-        """Prompt every recipient not prompted yet in this try; cancel the request and raise when too few
-        of them have the prompt for the policy ever to be met."""
-        prompted = sum(r.delivery in PROMPTED for r in request.recipients)
-        failures: list[tuple[str, Exception]] = []
-        sent: dict[str, str | None] = {}
-        for recipient in request.recipients:
-            if recipient.role is RecipientRole.ESCALATION:
-                continue  # prompted when the request is escalated (see _follow_up)
-            if recipient.delivery in PROMPTED:
-                self.log.info(
-                    "Recipient %s already has the prompt of request %s", recipient.label, request.request_id
-                )
-                continue
-            try:
-                message_id = self._prompt_one(request, recipient, text)
-            except Exception as exc:
-                self.log.warning(
-                    "Could not send the prompt of request %s to recipient %s: %s",
-                    request.request_id,
-                    recipient.label,
-                    type(exc).__name__,
-                )
-                failures.append((recipient.label, exc))
-                self._record_failure(store, request, recipient.recipient_id, exc)
-                continue
-            store.mark_prompt_sent(
-                request.request_id, recipient.recipient_id, message_id or "", channel=self.channel.name
-            )
-            sent[recipient.recipient_id] = message_id
-            prompted += 1
-            self.log.info(
-                "Sent the prompt of request %s to recipient %s", request.request_id, recipient.label
-            )
-        for recipient, error in self._confirm_delivery(store, request, text, sent):
-            failures.append((recipient.label, error))
-            self._record_failure(store, request, recipient.recipient_id, error)
-            prompted -= 1
-        needed = _prompts_needed(request)
-        if prompted >= needed:
-            return
-        self._cancel(store, request)
-        if prompted:  # some got it, but the policy needs more of them
-            raise AirflowFailException(
-                f"Only {prompted} of {len(request.recipients)} reviewers got the prompt of request "
-                f"{request.request_id}; decision policy {self.policy.describe()} needs {needed}. Could not "
-                f"reach {', '.join(who for who, _ in failures)}: {failures[0][1]}"
-            ) from failures[0][1]
-        closed = [(who, exc) for who, exc in failures if isinstance(exc, MessagingWindowClosedError)]
-        if len(closed) == len(failures):
-            who = ", ".join(recipient for recipient, _ in closed)
-            raise AirflowFailException(
-                f"Could not send the approval prompt to {who}: {closed[0][1]}"
-            ) from closed[0][1]
-        raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
-
     def _prompt_one(self, request: ApprovalRequest, recipient: Recipient, text: str) -> str | None:
         """Send the prompt to one recipient; return Meta's message id. Raises what the send raised."""
         return self.channel.send_prompt(
@@ -412,38 +357,20 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         arrive after all, with why. Channels that report failures later (WhatsApp) override it."""
         return []
 
-    def _record_failure(
-        self, store: DecisionStore, request: ApprovalRequest, recipient_id: str, exc: Exception
-    ) -> None:
-        error = f"{type(exc).__name__}: {exc}" if isinstance(exc, InstagramHilError) else type(exc).__name__
-        try:
-            store.mark_prompt_failed(request.request_id, recipient_id, error, channel=self.channel.name)
-        except DecisionStoreError as store_error:
-            self.log.warning(
-                "Could not record the failed prompt of request %s: %s", request.request_id, store_error
-            )
-
-    def _cancel(self, store: DecisionStore, request: ApprovalRequest) -> None:
-        try:
-            store.cancel_request(request.request_id)
-            self.log.info("Cancelled request %s", request.request_id)
-        except DecisionStoreError as exc:
-            self.log.warning("Could not cancel request %s: %s", request.request_id, exc)
-
     # -- resume ---------------------------------------------------------------------------------------
 
     def execute_complete(self, context: Context, event: DecisionEventPayload | str) -> ApprovalResult:
         """Turn the trigger's event into the XCom result; skip downstream tasks on a rejection."""
-        event = self._event_of_this_try(context, event)
+        event = event_of_this_try(self, context, event)
         if event.get("status") == WAKE:
-            event = self._follow_up(event["request_id"])
+            event = send_follow_ups(self, event["request_id"])
         request_id = event.get("request_id", "?")
         status = event.get("status")
         chosen = event.get("chosen_option")
         if status == "error":
             raise AirflowException(f"Approval request {request_id} failed: {event.get('error')}")
         if status == "timed_out" and chosen is None:
-            raise AirflowFailException(self._unanswered_message(request_id))
+            raise AirflowFailException(unanswered_message(self, request_id))
         result = approval_result(event, self.reject_options)
         if result is None or chosen not in self.options:
             raise AirflowException(
@@ -468,230 +395,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         self.skip(ti=ti, tasks=downstream)
         return result
 
-    def _event_of_this_try(self, context: Context, event: DecisionEventPayload | str) -> DecisionEventPayload:
-        """The decision event of this task try's own request.
-
-        Two cases resume a try with an event that is not its request's: ``airflow dags test`` passes the
-        bare state ("success") of a task the trigger ended itself, and a trigger of an earlier try (say,
-        before the task was cleared) can fire into the new try. Both are answered from the store; a try
-        whose own request is still pending defers again.
-        """
-        ti = context["ti"]
-        store = self._store()
-        own_request = event.get("request_id") if isinstance(event, dict) else None
-        if own_request is not None:
-            try:
-                found = store.get_request(own_request)
-            except DecisionStoreError as exc:
-                self.log.warning("Could not check request %s against this try: %s", own_request, exc)
-                return event  # type: ignore[return-value]
-            if found is None or found.try_number == ti.try_number:
-                return event  # type: ignore[return-value]
-            self.log.warning(
-                "Ignoring the event of request %s: it belongs to try %d, this is try %d",
-                own_request,
-                found.try_number,
-                ti.try_number,
-            )
-        request = store.request_for_try(
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-            try_number=ti.try_number,
-        )
-        if request is None:
-            # Resumed with another try's event before this try ever ran execute (a clear that raced
-            # that try's deferral): ask now.
-            self.log.info("Try %d has not sent its approval request yet; sending it now", ti.try_number)
-            return self._ask(context)
-        if request.status is RequestStatus.PENDING:
-            self.log.info("Request %s of this try is still pending; waiting for it again", request.request_id)
-            self._defer(request)
-        return payload_from_state(request.state)
-
     def _store(self) -> DecisionStore:
         return config.shared_store(self.store_url)
-
-    # -- follow-ups -----------------------------------------------------------------------------------
-
-    def _follow_up(self, request_id: str) -> DecisionEventPayload:
-        """Woken by the trigger: send the reminders and escalation prompts due, then wait again (raises
-        ``TaskDeferred``); return the outcome when the request closed meanwhile."""
-        store = self._store()
-        request = store.get_request(request_id)
-        if request is None:
-            raise AirflowException(f"Approval request {request_id} is not in the decision store")
-        if request.status is RequestStatus.PENDING:
-            due = self.follow_ups.due(request, _utcnow())
-            # In the order they fell due (one late wake may find both due).
-            for recipient in due.reminders:
-                self._remind(store, request, recipient)
-            for recipient in due.escalation:
-                self._escalate(store, request, recipient)
-            self._defer(store.get_request(request_id) or request)
-        return payload_from_state(request.state)
-
-    def _escalate(self, store: DecisionStore, request: ApprovalRequest, recipient: Recipient) -> None:
-        text = self._prompt_text(
-            request.subject or self.subject,
-            _as_review_fields(self.fields),
-            request.expires_at,
-            request_code(request.request_id),
-        )
-        try:
-            message_id = self._prompt_one(request, recipient, text)
-        except Exception as exc:
-            self.log.warning(
-                "Could not escalate request %s to %s: %s",
-                request.request_id,
-                recipient.label,
-                type(exc).__name__,
-            )
-            self._record_failure(store, request, recipient.recipient_id, exc)
-            return
-        store.mark_prompt_sent(
-            request.request_id, recipient.recipient_id, message_id, channel=self.channel.name, now=_utcnow()
-        )
-        self.log.info(
-            "Nobody answered request %s within %s: escalated to %s",
-            request.request_id,
-            self.follow_ups.escalate_after,
-            recipient.label,
-        )
-
-    def _remind(self, store: DecisionStore, request: ApprovalRequest, recipient: Recipient) -> None:
-        try:
-            self._prompt_one(request, recipient, reminder_text(request))
-        except MessagingWindowClosedError:
-            self.log.info(
-                "Not reminding %s of request %s: outside the channel's messaging window",
-                recipient.label,
-                request.request_id,
-            )
-        except Exception as exc:
-            self.log.warning(
-                "Could not remind %s of request %s: %s",
-                recipient.label,
-                request.request_id,
-                type(exc).__name__,
-            )
-        else:
-            self.log.info("Reminded %s of request %s", recipient.label, request.request_id)
-        # Marked either way: one attempt per reminder time, never a retry loop.
-        channel = self.channel.name
-        store.mark_reminded(request.request_id, recipient.recipient_id, channel=channel, now=_utcnow())
-
-    def _unanswered_message(self, request_id: str) -> str:
-        """Say who did not answer and since when, from the store when it can be read."""
-        request = None
-        try:
-            request = self._store().get_request(request_id)
-        except DecisionStoreError as exc:
-            self.log.warning("Could not read request %s for the timeout message: %s", request_id, exc)
-        if request is None:
-            recipient_id = self.recipient_id
-            recipients = recipient_id if isinstance(recipient_id, str) else ", ".join(map(str, recipient_id))
-            return (
-                f"No answer to approval request {request_id} from recipient {recipients} within "
-                f"{self.response_timeout}. Set default_option to go on automatically at the timeout."
-            )
-        return (
-            f"No answer to approval request {request_id} from recipient "
-            f"{', '.join(r.label for r in request.recipients)}: "
-            f"prompted at {request.created_at.isoformat()}, timed out at {request.expires_at.isoformat()} "
-            f"(response_timeout {self.response_timeout}). Set default_option to go on "
-            f"automatically at the timeout."
-        )
 
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _templated(value: object) -> bool:
-    """Whether ``value`` (or any string in it) holds a Jinja template, rendered only when the task runs."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, Mapping):
-        return any(_templated(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_templated(item) for item in value)
-    return False
-
-
-def _response_timeout(value: object, *, rendered: bool = False) -> timedelta:
-    """``response_timeout`` as a positive timedelta: a timedelta, or once rendered from a template, a
-    number of seconds; else ``ValueError`` naming it."""
-    timeout = value
-    if rendered and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        try:
-            timeout = timedelta(seconds=float(value))
-        except (ValueError, OverflowError):
-            timeout = None
-    if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
-        if rendered:
-            raise ValueError(
-                f"response_timeout rendered to {value!r}; it must be a positive number of seconds or a "
-                "timedelta"
-            )
-        raise ValueError(f"response_timeout must be a positive timedelta or a template, got {value!r}")
-    return timeout
-
-
-def _count_recipients(value: Mapping[str, Any] | Sequence[Any] | str) -> int:
-    return 1 if isinstance(value, str) else len(value)
-
-
-def _recipient_specs(
-    value: object, channel: Channel, *, rendered: bool = False, field: str = "recipient_id"
-) -> list[RecipientSpec]:
-    """Normalise ``recipient_id`` (an id, a list, or names to ids) into recipients on ``channel``, or
-    raise ``ValueError`` naming it (``field``: the parameter's name)."""
-    if isinstance(value, Mapping):
-        pairs = [(name, item) for name, item in value.items()]
-    elif isinstance(value, str):
-        pairs = [(None, value)]
-    elif isinstance(value, Sequence):
-        pairs = [(None, item) for item in value]
-    else:
-        pairs = []
-    ok = bool(pairs) and all(
-        isinstance(item, str) and item.strip() and (name is None or (isinstance(name, str) and name.strip()))
-        for name, item in pairs
-    )
-    if not ok:
-        state = "rendered to" if rendered else "is"
-        what = channel.recipient_kind
-        raise ValueError(
-            f"{field} {state} {value!r}; it must be {what}, a non-empty list of them, or a mapping of "
-            "names to them"
-        )
-    ids = [channel.validate_recipient(str(item)) for _, item in pairs]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{field} lists the same {channel.title} recipient twice: {value!r}")
-    return [
-        RecipientSpec(rid, channel.name, name.strip() if name else None)
-        for (name, _), rid in zip(pairs, ids, strict=True)
-    ]
-
-
-def _prompts_needed(request: ApprovalRequest) -> int:
-    """How many reviewers must have the prompt for the request's policy to be reachable at all."""
-    reviewers = sum(r.role is RecipientRole.REVIEWER for r in request.recipients)
-    if request.policy.kind is PolicyKind.ALL:
-        return reviewers
-    if request.policy.kind is PolicyKind.QUORUM:
-        return request.policy.min_approvals or 1
-    return 1
-
-
-def _as_review_fields(fields: Sequence[ReviewField] | Mapping[str, Any] | None) -> list[ReviewField]:
-    """Accept review fields or a label-to-value mapping (plain fields); else ``ValueError``."""
-    if fields is None:
-        return []
-    if isinstance(fields, Mapping):
-        return [ReviewField(str(label), value) for label, value in fields.items()]
-    if isinstance(fields, str) or not all(isinstance(item, ReviewField) for item in fields):
-        raise ValueError("fields must be a list of ReviewField or a mapping of label to value")
-    return list(fields)

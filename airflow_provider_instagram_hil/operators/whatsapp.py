@@ -15,11 +15,8 @@ from airflow_provider_instagram_hil.exceptions import (
 )
 from airflow_provider_instagram_hil.hooks.whatsapp import WINDOW_HINT, WhatsAppHook
 from airflow_provider_instagram_hil.links.whatsapp import WhatsAppRequestLink
-from airflow_provider_instagram_hil.operators.approval import (
-    BaseApprovalOperator,
-    _as_review_fields,
-    _templated,
-)
+from airflow_provider_instagram_hil.operators.approval import BaseApprovalOperator
+from airflow_provider_instagram_hil.operators.arguments import as_review_fields, templated
 from airflow_provider_instagram_hil.store import ApprovalRequest, DecisionStore, Delivery, Recipient
 
 DEFAULT_TEMPLATE_LANGUAGE = "en_US"
@@ -84,12 +81,12 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
         if not 0 <= delivery_wait <= 300:
             raise ValueError(f"delivery_wait must be 0 to 300 seconds, got {delivery_wait!r}")
         # Templates are checked once rendered (render_template_fields), before anything is sent.
-        self.template_name = template_name if _templated(template_name) else _template_name(template_name)
+        self.template_name = template_name if templated(template_name) else _template_name(template_name)
         self.template_language = (
-            template_language if _templated(template_language) else _template_language(template_language)
+            template_language if templated(template_language) else _template_language(template_language)
         )
         self.delivery_wait = float(delivery_wait)
-        if self.template_name and not _templated(self.template_name) and not _templated(self.subject):
+        if self.template_name and not templated(self.template_name) and not templated(self.subject):
             WHATSAPP.render_template_text(self.subject, [])  # the subject must fit the template's variable
 
     def _check_rendered(self) -> None:
@@ -113,7 +110,7 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
 
     def _send_template(self, request: ApprovalRequest, recipient: Recipient) -> str | None:
         assert self.template_name is not None
-        text = WHATSAPP.render_template_text(self.subject, _as_review_fields(self.fields))
+        text = WHATSAPP.render_template_text(self.subject, as_review_fields(self.fields))
         self._templated = {*getattr(self, "_templated", ()), recipient.recipient_id}
         return WHATSAPP.send_template(
             self.hook,

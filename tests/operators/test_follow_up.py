@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_instagram_hil.exceptions import MessagingWindowClosedError
 from airflow_provider_instagram_hil.operators import approval as operator_module
+from airflow_provider_instagram_hil.operators import prompting as prompting_module
 from airflow_provider_instagram_hil.operators.follow_up import FollowUps
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
 from airflow_provider_instagram_hil.store import RecipientRole, RequestStatus
@@ -57,6 +58,7 @@ def clock(monkeypatch):
 
     clock = Clock()
     monkeypatch.setattr(operator_module, "_utcnow", lambda: clock.now)
+    monkeypatch.setattr(prompting_module, "_utcnow", lambda: clock.now)
     return clock
 
 
