@@ -107,7 +107,7 @@ def _secret_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_for(graph_url: str, app_secret: str, verify_token: str) -> dict[str, str]:
     """The environment that points Airflow and the webhook at a sandbox on ``graph_url``: the three
     channel connections, the webhook's channel settings and the example DAGs' reviewer variables."""
-    from airflow_provider_instagram_hil.sandbox.graph_api import SANDBOX_PHONE_NUMBER_ID
+    from airflow_provider_instagram_hil.sandbox.graph_answers import SANDBOX_PHONE_NUMBER_ID
     from airflow_provider_instagram_hil.sandbox.stack import (
         DEFAULT_MESSENGER_REVIEWER_ID,
         DEFAULT_REVIEWER_ID,

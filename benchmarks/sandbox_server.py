@@ -11,10 +11,11 @@ from __future__ import annotations
 import sys
 
 from airflow_provider_instagram_hil.sandbox import graph_api
+from airflow_provider_instagram_hil.sandbox.graph_handler import GraphRequestHandler
 
 
 def main() -> int:
-    graph_api._Handler.disable_nagle_algorithm = True
+    GraphRequestHandler.disable_nagle_algorithm = True
     return graph_api.main()
 
 

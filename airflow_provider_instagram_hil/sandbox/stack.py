@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import create_engine, text
 
-from airflow_provider_instagram_hil.sandbox.graph_api import SANDBOX_PHONE_NUMBER_ID
+from airflow_provider_instagram_hil.sandbox.graph_answers import SANDBOX_PHONE_NUMBER_ID
 from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess, ProcessFailedError
 from airflow_provider_instagram_hil.sandbox.reviewer import post_signed, tap_event, text_event
 from airflow_provider_instagram_hil.store import DecisionStore

@@ -20,11 +20,8 @@ from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
 from airflow_provider_instagram_hil.hooks.messenger import MessengerHook
 from airflow_provider_instagram_hil.hooks.whatsapp import WhatsAppHook
 from airflow_provider_instagram_hil.payloads import decode_payload
-from airflow_provider_instagram_hil.sandbox.graph_api import (
-    SANDBOX_PAGE,
-    SANDBOX_PHONE_NUMBER_ID,
-    SandboxGraphApi,
-)
+from airflow_provider_instagram_hil.sandbox.graph_answers import SANDBOX_PAGE, SANDBOX_PHONE_NUMBER_ID
+from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
 from airflow_provider_instagram_hil.store import Delivery
 from airflow_provider_instagram_hil.webhook.statuses import status_updates
 

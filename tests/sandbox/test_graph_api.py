@@ -24,7 +24,8 @@ from airflow_provider_instagram_hil.exceptions import (
     RecipientUnavailableError,
 )
 from airflow_provider_instagram_hil.hooks.instagram import InstagramHook
-from airflow_provider_instagram_hil.sandbox.graph_api import FAULTS, SANDBOX_ACCOUNT, SandboxGraphApi
+from airflow_provider_instagram_hil.sandbox.graph_answers import FAULTS, SANDBOX_ACCOUNT
+from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
 
 REPLIES = [
     {"content_type": "text", "title": "Approve", "payload": "ighil1:r1:Approve"},
