@@ -54,17 +54,16 @@ def send_prompts(
                 "Recipient %s already has the prompt of request %s", recipient.label, request.request_id
             )
             continue
-        try:
-            message_id = task._prompt_one(request, recipient, text)
-        except Exception as exc:
-            task.log.warning(
-                "Could not send the prompt of request %s to recipient %s: %s",
-                request.request_id,
-                recipient.label,
-                type(exc).__name__,
-            )
-            failures.append((recipient.label, exc))
-            record_failure(task, store, request, recipient.recipient_id, exc)
+        message_id, error = _send_one(
+            task,
+            store,
+            request,
+            recipient,
+            text,
+            "Could not send the prompt of request %s to recipient %s: %s",
+        )
+        if error is not None:
+            failures.append((recipient.label, error))
             continue
         store.mark_prompt_sent(
             request.request_id, recipient.recipient_id, message_id or "", channel=task.channel.name
@@ -93,6 +92,24 @@ def send_prompts(
             f"Could not send the approval prompt to {who}: {closed[0][1]}"
         ) from closed[0][1]
     raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
+
+
+def _send_one(
+    task: BaseApprovalOperator,
+    store: DecisionStore,
+    request: ApprovalRequest,
+    recipient: Recipient,
+    text: str,
+    failure: str,
+) -> tuple[str | None, Exception | None]:
+    """Send one prompt: Meta's message id, or the error after warning (``failure``: a %-format for the
+    request id, the recipient and the error's type) and recording it in the store."""
+    try:
+        return task._prompt_one(request, recipient, text), None
+    except Exception as exc:
+        task.log.warning(failure, request.request_id, recipient.label, type(exc).__name__)
+        record_failure(task, store, request, recipient.recipient_id, exc)
+        return None, exc
 
 
 def record_failure(
@@ -149,16 +166,10 @@ def escalate(
         request.expires_at,
         request_code(request.request_id),
     )
-    try:
-        message_id = task._prompt_one(request, recipient, text)
-    except Exception as exc:
-        task.log.warning(
-            "Could not escalate request %s to %s: %s",
-            request.request_id,
-            recipient.label,
-            type(exc).__name__,
-        )
-        record_failure(task, store, request, recipient.recipient_id, exc)
+    message_id, error = _send_one(
+        task, store, request, recipient, text, "Could not escalate request %s to %s: %s"
+    )
+    if error is not None:
         return
     store.mark_prompt_sent(
         request.request_id, recipient.recipient_id, message_id, channel=task.channel.name, now=_utcnow()
