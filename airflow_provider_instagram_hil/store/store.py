@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import String, any_, bindparam, func, literal_column, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -73,17 +73,18 @@ _STATE_COLUMNS = (
     requests.c.expires_at,
     requests.c.closed_reason,
 )
+
+
+def _same_task(request: Any, other: Any) -> ColumnElement[bool]:
+    """Two aliases of the requests table name the same task instance (any tries)."""
+    return and_(*(other.c[name] == request.c[name] for name in ("dag_id", "run_id", "task_id", "map_index")))
+
+
 _later = requests.alias("later")
 #: Whether a later try of the same task instance registered a request (the unique index answers it).
 _NEWER_TRY = (
     select(_later.c.request_id)
-    .where(
-        _later.c.dag_id == requests.c.dag_id,
-        _later.c.run_id == requests.c.run_id,
-        _later.c.task_id == requests.c.task_id,
-        _later.c.map_index == requests.c.map_index,
-        _later.c.try_number > requests.c.try_number,
-    )
+    .where(_same_task(requests, _later), _later.c.try_number > requests.c.try_number)
     .exists()
     .label("newer_try")
 )
@@ -495,6 +496,22 @@ class DecisionStore:
                 )
             ).scalar()
             return decisions.load_request(conn, request_id) if request_id is not None else None
+
+    def newest_try_request(self, request_id: str) -> ApprovalRequest | None:
+        """The request of the newest try of ``request_id``'s task instance (``request_id``'s own request
+        when no later try registered one), or None when there is no such id."""
+        if not is_request_id(request_id):
+            return None
+        later = requests.alias("later")
+        with self.transaction() as conn:
+            newest = conn.execute(
+                select(later.c.request_id)
+                .select_from(requests.join(later, _same_task(requests, later)))
+                .where(requests.c.request_id == request_id)
+                .order_by(later.c.try_number.desc())
+                .limit(1)
+            ).scalar()
+            return decisions.load_request(conn, newest) if newest is not None else None
 
     def pending_for_sender(self, channel: str, sender_id: str) -> list[ApprovalRequest]:
         """The pending requests that ask ``sender_id`` on ``channel``, oldest first (one indexed query); a
