@@ -30,6 +30,7 @@ from airflow_provider_instagram_hil.store import (
     ApprovalRequest,
     DecisionPolicy,
     DecisionStore,
+    Delivery,
     PolicyKind,
     Recipient,
     RecipientRole,
@@ -66,6 +67,12 @@ DEFAULT_RESPONSE_TIMEOUT = timedelta(hours=24)
 #: Extra time the scheduler grants past the deadline: the trigger ends the wait itself; this only
 #: catches a triggerer that died (it outlasts the trigger's own retries against a failing store).
 DEFERRAL_GRACE = timedelta(minutes=10)
+#: ``on_window_closed``: fail the task, or keep the prompt until the reviewer writes to the account.
+WINDOW_CLOSED_CHOICES = ("fail", "wait")
+#: Deliveries of a prompt kept for when its recipient writes (``on_window_closed="wait"``).
+KEPT = frozenset({Delivery.WAITING, Delivery.CONTACTED})
+#: Said in the audit trail of a kept prompt.
+WINDOW_CLOSED_NOTE = "outside the messaging window: sent when they next write"
 
 
 class BaseApprovalOperator(BaseOperator, SkipMixin):
@@ -109,6 +116,11 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     :param escalate_to: backup reviewers (same forms as ``recipient_id``), prompted only once nobody
         answered within ``escalate_after``; from then on their answer counts too. Policy ``"first"`` only.
     :param escalate_after: when to prompt ``escalate_to``.
+    :param on_window_closed: what happens when Meta refuses a reviewer's prompt because they have not
+        written to the account within the channel's messaging window (24 hours): ``"fail"`` (default;
+        the task fails when too few reviewers got the prompt) or ``"wait"`` (the prompt is kept and sent
+        by the webhook as soon as that reviewer writes to the account, while the request is pending; the
+        task keeps waiting, deferred, until then or its deadline).
     :param end_from_trigger: when the outcome lets downstream tasks run, the trigger ends the task
         itself with the XCom result, instead of starting a worker just to return it (default True).
         Rejections, failures and timeouts without a default always resume on a worker.
@@ -155,6 +167,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         remind_after: timedelta | Sequence[timedelta] | None = None,
         escalate_to: str | Sequence[str] | Mapping[str, str] | None = None,
         escalate_after: timedelta | None = None,
+        on_window_closed: str = "fail",
         end_from_trigger: bool = True,
         conn_id: str | None = None,
         poll_interval: float | None = None,
@@ -202,6 +215,12 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         if isinstance(escalate_to, (str, list, tuple, Mapping)) and not _templated(escalate_to):
             _recipient_specs(escalate_to, self.channel, field="escalate_to")
         self.escalate_to = escalate_to
+        if on_window_closed not in WINDOW_CLOSED_CHOICES:
+            raise ValueError(
+                f"on_window_closed must be one of {', '.join(map(repr, WINDOW_CLOSED_CHOICES))}, "
+                f"got {on_window_closed!r}"
+            )
+        self.on_window_closed = on_window_closed
         self.end_from_trigger = end_from_trigger
         self.policy = DecisionPolicy.build(decision_policy, min_approvals, veto_on_reject)
         self.policy.check_options(self.options, self.reject_options)
@@ -357,9 +376,16 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
                     "Recipient %s already has the prompt of request %s", recipient.label, request.request_id
                 )
                 continue
+            if recipient.delivery in KEPT:
+                prompted += 1
+                continue  # kept for when they write (logged when it was kept)
             try:
                 message_id = self._prompt_one(request, recipient, text)
             except Exception as exc:
+                kept = isinstance(exc, MessagingWindowClosedError) and self.on_window_closed == "wait"
+                if kept and self._keep_prompt(store, request, recipient, text):
+                    prompted += 1
+                    continue
                 self.log.warning(
                     "Could not send the prompt of request %s to recipient %s: %s",
                     request.request_id,
@@ -398,6 +424,31 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
                 f"Could not send the approval prompt to {who}: {closed[0][1]}"
             ) from closed[0][1]
         raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
+
+    def _keep_prompt(
+        self, store: DecisionStore, request: ApprovalRequest, recipient: Recipient, text: str
+    ) -> bool:
+        """Keep ``recipient``'s refused prompt for when they write to the account; False when the store
+        could not record it (the recipient then counts as not reached)."""
+        try:
+            store.hold_prompt(
+                request.request_id,
+                recipient.recipient_id,
+                text,
+                WINDOW_CLOSED_NOTE,
+                channel=self.channel.name,
+            )
+        except DecisionStoreError as exc:
+            self.log.warning("Could not keep the prompt of request %s: %s", request.request_id, exc)
+            return False
+        self.log.info(
+            "Recipient %s has not written to the account within %s's messaging window: the prompt of "
+            "request %s is kept and goes out when they next write; waiting meanwhile",
+            recipient.label,
+            self.channel.title,
+            request.request_id,
+        )
+        return True
 
     def _prompt_one(self, request: ApprovalRequest, recipient: Recipient, text: str) -> str | None:
         """Send the prompt to one recipient; return Meta's message id. Raises what the send raised."""

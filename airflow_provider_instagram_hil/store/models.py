@@ -63,7 +63,7 @@ class Delivery(str, enum.Enum):
     WAITING = "waiting"
     """Meta refused it (the 24-hour window is closed): it is sent when the person next writes."""
     CONTACTED = "contacted"
-    """A waiting prompt's recipient wrote to the account: the task's worker sends it now."""
+    """A waiting prompt's recipient wrote to the account: the webhook is sending the prompt now."""
 
 
 #: Deliveries that mean the recipient has the prompt (WhatsApp reports delivered and read later).
@@ -137,8 +137,6 @@ class RequestState:
     responses: tuple[Response, ...] = ()
     newer_try: bool = False
     """A later try of the same task instance has a request of its own: this one's task moved on."""
-    contacted: bool = False
-    """A recipient whose prompt waits for contact wrote to the account (the worker should send it)."""
 
     @property
     def resolved(self) -> bool:
@@ -188,7 +186,6 @@ class ApprovalRequest:
             expires_at=self.expires_at,
             closed_reason=self.closed_reason,
             responses=self.responses,
-            contacted=any(r.delivery is Delivery.CONTACTED for r in self.recipients),
         )
 
     @property
@@ -259,6 +256,9 @@ class OutboxMessage:
     not_before: datetime | None = None
     event_key: str | None = None
     """The inbound event it answers, when nothing else is recorded for it: queued once per key."""
+    held: bool = False
+    """Kept until the recipient next writes to the account (a prompt Meta refused: the window was
+    closed); see ``OutboxQueue.release_held``."""
 
 
 @dataclass(frozen=True)

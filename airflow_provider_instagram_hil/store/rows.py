@@ -96,7 +96,6 @@ def state_from_row(row: Row, responses: Iterable[Response] = ()) -> RequestState
         closed_reason=row.closed_reason,
         responses=tuple(responses),
         newer_try=bool(getattr(row, "newer_try", False)),
-        contacted=bool(getattr(row, "contacted", False)),
     )
 
 

@@ -31,6 +31,7 @@ from airflow_provider_instagram_hil.store.models import (
     DecisionResult,
     Delivery,
     ElsewhereCheck,
+    OutboxMessage,
     Outcome,
     RecipientRole,
     RecipientSpec,
@@ -38,7 +39,7 @@ from airflow_provider_instagram_hil.store.models import (
     RequestStatus,
     Response,
 )
-from airflow_provider_instagram_hil.store.outbox import enqueue
+from airflow_provider_instagram_hil.store.outbox import PROMPT, enqueue, release_held
 from airflow_provider_instagram_hil.store.policy import FIRST, DecisionPolicy
 from airflow_provider_instagram_hil.store.rows import (
     is_request_id,
@@ -390,6 +391,54 @@ class DecisionStore:
             delivery=Delivery.FAILED.value,
             delivery_error=error[:MAX_ERROR_CHARS],
         )
+
+    def hold_prompt(
+        self,
+        request_id: str,
+        recipient_id: str,
+        text: str,
+        error: str,
+        *,
+        channel: str = "instagram",
+        now: datetime | None = None,
+    ) -> None:
+        """Meta refused ``recipient_id``'s prompt because its messaging window is closed: keep the prompt
+        (``text``) to send when they next write to the account (:meth:`release_prompts`)."""
+        prompt = OutboxMessage(
+            channel, str(recipient_id), text, kind=PROMPT, request_id=request_id, held=True
+        )
+        with self.transaction() as conn:
+            conn.execute(
+                update(recipients)
+                .where(
+                    recipients.c.request_id == request_id,
+                    recipients.c.channel == channel,
+                    recipients.c.recipient_id == str(recipient_id),
+                )
+                .values(delivery=Delivery.WAITING.value, delivery_error=error[:MAX_ERROR_CHARS])
+            )
+            enqueue(conn, [prompt], now or utcnow())
+
+    def release_prompts(
+        self, channel: str, sender_id: str, request_ids: Collection[str], *, now: datetime | None = None
+    ) -> int:
+        """``sender_id`` wrote to the account on ``channel``, which opens Meta's window: the prompts kept
+        for them (:meth:`hold_prompt`) of ``request_ids`` become due for the webhook's sender; return how
+        many."""
+        if not request_ids:
+            return 0
+        with self.transaction() as conn:
+            conn.execute(
+                update(recipients)
+                .where(
+                    recipients.c.request_id.in_(list(request_ids)),
+                    recipients.c.channel == channel,
+                    recipients.c.recipient_id == str(sender_id),
+                    recipients.c.delivery == Delivery.WAITING.value,
+                )
+                .values(delivery=Delivery.CONTACTED.value)
+            )
+            return release_held(conn, channel, str(sender_id), request_ids, now or utcnow())
 
     def set_delivery(
         self, channel: str, message_id: str, delivery: Delivery, error: str | None = None

@@ -403,6 +403,61 @@ class TestExecute:
             rendered(approval(store_url, recipient_id=[REVIEWER, OTHER_REVIEWER]), context).execute(context)
         assert store.maintenance.count_by_status() == {"cancelled": 1}
 
+    def test_window_closed_with_wait_keeps_the_prompt_and_defers(
+        self, store, store_url, shared_store, sends, make_context, logs
+    ):
+        sends.fail[OTHER_REVIEWER] = window_closed()
+        context = make_context()
+        operator = rendered(
+            approval(
+                store_url,
+                recipient_id=[REVIEWER, OTHER_REVIEWER],
+                decision_policy="all",
+                on_window_closed="wait",
+            ),
+            context,
+        )
+
+        request_id = deferred(operator, context).trigger.request_id
+
+        request = store.get_request(request_id)
+        assert request.status is RequestStatus.PENDING
+        assert [r.delivery for r in request.recipients] == [Delivery.SENT, Delivery.WAITING]
+        assert store.outbox.counts() == {"held": 1}
+        assert (
+            f"Recipient {OTHER_REVIEWER} has not written to the account within Instagram's messaging"
+            in logs()
+        )
+        # A rerun of the try neither sends nor keeps it again.
+        deferred(
+            rendered(
+                approval(
+                    store_url,
+                    recipient_id=[REVIEWER, OTHER_REVIEWER],
+                    decision_policy="all",
+                    on_window_closed="wait",
+                ),
+                context,
+            ),
+            context,
+        )
+        assert [m["recipient_id"] for m in sends.messages] == [REVIEWER]
+        assert store.outbox.counts() == {"held": 1}
+
+    def test_other_send_errors_still_fail_with_wait(
+        self, store, store_url, shared_store, sends, make_context
+    ):
+        sends.fail[REVIEWER] = ConnectionError("down")
+        context = make_context()
+        with pytest.raises(ConnectionError):
+            rendered(approval(store_url, on_window_closed="wait"), context).execute(context)
+        assert store.maintenance.count_by_status() == {"cancelled": 1}
+        assert store.outbox.counts() == {}
+
+    def test_on_window_closed_is_checked_at_parse_time(self, store_url):
+        with pytest.raises(ValueError, match="on_window_closed must be one of 'fail', 'wait', got 'later'"):
+            approval(store_url, on_window_closed="later")
+
     def test_prompt_too_long_after_rendering_registers_nothing(
         self, store, store_url, shared_store, sends, make_context
     ):
