@@ -100,9 +100,7 @@ class MessengerHook(SendApiHook):
         :raises ValueError: when the template breaks Messenger's limits (no request is made).
         """
         validate_message(text, buttons=buttons)
-        payload = {"template_type": "button", "text": text, "buttons": [dict(button) for button in buttons]}
-        message = {"attachment": {"type": "template", "payload": payload}}
-        return self._sent(recipient_id, message, messaging_type)
+        return self._sent(recipient_id, self._button_template(text, buttons), messaging_type)
 
     def _sent(self, recipient_id: str, message: dict[str, Any], messaging_type: str) -> dict[str, Any]:
         if not isinstance(recipient_id, str) or not recipient_id.strip():

@@ -9,7 +9,7 @@ is another shape (``hooks/whatsapp.py``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,12 @@ class SendApiHook(GraphApiHook):
             )
         body = {"recipient": {"id": recipient_id}, "messaging_type": messaging_type, "message": dict(message)}
         return self._call("POST", f"{self.account_id}/messages", json_body=body)
+
+    @staticmethod
+    def _button_template(text: str, buttons: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The message object of a button template (checked by the caller, in its channel's limits)."""
+        payload = {"template_type": "button", "text": text, "buttons": [dict(button) for button in buttons]}
+        return {"attachment": {"type": "template", "payload": payload}}
 
     def count_sent_since(
         self, recipient_id: str, text: str, since: datetime, *, platform: str | None = None
