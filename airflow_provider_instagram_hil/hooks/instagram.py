@@ -108,37 +108,16 @@ class InstagramHook(SendApiHook):
         :raises InstagramApiError: or one of its subclasses when Meta refuses the message.
         """
         validate_message(text, quick_replies)
-        message: dict[str, Any] = {"text": text}
-        if quick_replies:
-            message["quick_replies"] = [dict(reply) for reply in quick_replies]
-        return self._sent(recipient_id, message, messaging_type)
+        return self._sent(recipient_id, self._text_message(text, quick_replies), messaging_type)
 
-    def send_buttons(
-        self,
-        recipient_id: str,
-        text: str,
-        buttons: Sequence[Mapping[str, Any]],
-        *,
-        messaging_type: str = "RESPONSE",
-    ) -> dict[str, Any]:
-        """Send a button template: 1 to 3 postback buttons that stay tappable later; return Meta's answer.
-
-        A tap arrives at the webhook as a ``postback`` event with the button's payload.
-
-        :param recipient_id: the reviewer's Instagram-scoped ID (IGSID).
-        :param text: the template's text: at most 640 characters (UTF-16 code units) and 1000 UTF-8 bytes.
-        :param buttons: ``{"type": "postback", "title": ..., "payload": ...}`` each (title at most 20
-            characters, payload at most 1,000).
-        :param messaging_type: ``RESPONSE`` (inside the 24-hour window) or ``UPDATE``.
-        :raises ValueError: when the template breaks those limits (no request is made).
-        :raises InstagramApiError: or one of its subclasses when Meta refuses it.
-        """
+    def _check_buttons(self, text: str, buttons: Sequence[Mapping[str, Any]]) -> None:
+        """A button template's text holds at most 640 characters (UTF-16 code units) and 1000 UTF-8 bytes;
+        only postback buttons (:meth:`send_buttons`)."""
         problem = button_template_problem(text, buttons, BUTTON_TEMPLATE_LAYOUT.limits)
         if problem is None and any(button.get("type") != "postback" for button in buttons):
             problem = "every button of the template must be a postback button (type 'postback')"
         if problem:
             raise ValueError(f"Instagram: {problem}")
-        return self._sent(recipient_id, self._button_template(text, buttons), messaging_type)
 
     def _sent(self, recipient_id: str, message: dict[str, Any], messaging_type: str) -> dict[str, Any]:
         if not isinstance(recipient_id, str) or not recipient_id.strip():
