@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.channels.base import Channel, ChannelConnId
@@ -131,8 +131,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         process. It travels in the trigger's kwargs, so it must not hold a password.
     """
 
-    #: The channel this operator prompts on.
-    channel: ClassVar[Channel]
+    #: The channel this operator prompts on (a class attribute; an operator may set its own variant of
+    #: that channel, e.g. Instagram's persistent buttons, before this class's ``__init__``).
+    channel: Channel
     #: The connection that sends the prompt: the channel operator's ``<channel>_conn_id`` (rendered once
     #: the task runs).
     conn_id = ChannelConnId()

@@ -11,6 +11,7 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import DownstreamTasksSkipped, TaskDeferred
 from sqlalchemy import select
 
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM, INSTAGRAM_BUTTONS
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
 from airflow_provider_instagram_hil.messages import decode_payload
@@ -20,6 +21,7 @@ from airflow_provider_instagram_hil.operators.instagram import InstagramApproval
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField
 from airflow_provider_instagram_hil.store import DecisionPolicy, Delivery, RequestStatus
 from airflow_provider_instagram_hil.store.schema import metadata
+from airflow_provider_instagram_hil.triggers.events import wake_payload
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
 from airflow_provider_instagram_hil.typed_answers import request_code
 from airflow_provider_instagram_hil.version_compat import AirflowException, AirflowFailException
@@ -633,3 +635,59 @@ class TestExecuteComplete:
     def test_unknown_option_is_refused(self, make_context):
         with pytest.raises(AirflowException, match="unexpected event"):
             approval().execute_complete(make_context(), event(option="Maybe"))
+
+
+class TestPersistentButtons:
+    def test_off_by_default(self):
+        operator = approval()
+        assert operator.persistent_buttons is False
+        assert operator.channel is INSTAGRAM
+        assert InstagramApprovalOperator.channel is INSTAGRAM
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            pytest.param(
+                ["a", "b", "c", "d"],
+                "^persistent_buttons: Instagram's button template holds at most 3 options, got 4; offer at "
+                r"most 3 options, or leave persistent_buttons off \(quick replies hold 13\)$",
+                id="four-options",
+            ),
+            pytest.param(["🇩🇪🇫🇷🇮🇹🇪🇸🇵🇹🇳🇱"], "button-template button holds at most 20", id="title-24-utf16"),
+        ],
+    )
+    def test_refused_when_the_dag_is_parsed(self, options, message):
+        with pytest.raises(ValueError, match=message):
+            approval(options=options, persistent_buttons=True)
+        approval(options=options)  # quick replies take them
+
+    def test_prompt_and_reminder_are_button_templates(
+        self, store, store_url, shared_store, sends, make_context, monkeypatch
+    ):
+        context = make_context()
+        operator = rendered(
+            approval(store_url, persistent_buttons=True, remind_after=timedelta(hours=1)), context
+        )
+        assert operator.channel is INSTAGRAM_BUTTONS
+        assert InstagramApprovalOperator.channel is INSTAGRAM  # the class keeps its channel
+        deferral = deferred(operator, context)
+
+        (prompt,) = sends.messages
+        assert "quick_replies" not in prompt
+        assert [(b["type"], b["title"]) for b in prompt["buttons"]] == [
+            ("postback", "Approve"),
+            ("postback", "Reject"),
+        ]
+        request_id = decode_payload(prompt["buttons"][0]["payload"]).request_id
+        assert deferral.trigger.request_id == request_id
+        # Typed answers still work on desktop and web, which show no buttons.
+        assert prompt["text"].endswith(f"\nReply: Approve / Reject (request {request_code(request_id)})")
+        assert store.get_request(request_id).recipients[0].prompt_message_id == "mid.1"
+
+        later = datetime.now(timezone.utc) + timedelta(hours=1, minutes=1)
+        monkeypatch.setattr(operator_module, "_utcnow", lambda: later)
+        with pytest.raises(TaskDeferred):
+            operator.execute_complete(context, wake_payload(request_id))
+        reminder = sends.messages[1]
+        assert reminder["text"].startswith("Reminder: 'Publish dataset sales?' still needs your answer")
+        assert [b["title"] for b in reminder["buttons"]] == ["Approve", "Reject"]
