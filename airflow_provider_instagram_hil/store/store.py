@@ -76,6 +76,15 @@ _STATE_COLUMNS = (
 )
 
 
+def _recipient_row(request_id: str, channel: str, recipient_id: str) -> ColumnElement[bool]:
+    """One recipient of one request."""
+    return and_(
+        recipients.c.request_id == request_id,
+        recipients.c.channel == channel,
+        recipients.c.recipient_id == str(recipient_id),
+    )
+
+
 def _same_task(request: Any, other: Any) -> ColumnElement[bool]:
     """Two aliases of the requests table name the same task instance (any tries)."""
     return and_(*(other.c[name] == request.c[name] for name in ("dag_id", "run_id", "task_id", "map_index")))
@@ -410,11 +419,7 @@ class DecisionStore:
         with self.transaction() as conn:
             conn.execute(
                 update(recipients)
-                .where(
-                    recipients.c.request_id == request_id,
-                    recipients.c.channel == channel,
-                    recipients.c.recipient_id == str(recipient_id),
-                )
+                .where(_recipient_row(request_id, channel, recipient_id))
                 .values(delivery=Delivery.WAITING.value, delivery_error=error[:MAX_ERROR_CHARS])
             )
             enqueue(conn, [prompt], now or utcnow())
@@ -457,13 +462,7 @@ class DecisionStore:
             return
         with self.transaction() as conn:
             conn.execute(
-                update(recipients)
-                .where(
-                    recipients.c.request_id == request_id,
-                    recipients.c.channel == channel,
-                    recipients.c.recipient_id == str(recipient_id),
-                )
-                .values(**values)
+                update(recipients).where(_recipient_row(request_id, channel, recipient_id)).values(**values)
             )
 
     def cancel_request(
