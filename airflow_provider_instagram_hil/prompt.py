@@ -9,7 +9,7 @@ bytes, the options repeated on a last line.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -76,12 +76,24 @@ class PromptLayout:
     :param options_line: end with ``Reply: A / B``, for apps that do not always show the options.
     :param one_line: no line breaks, tabs or runs of spaces (WhatsApp template parameters): blocks are
         joined with ``" | "``, field lines with ``" · "``, and whitespace in values is collapsed.
+    :param also: further limits the text must fit as well, e.g. Instagram's button template: 1000 UTF-8
+        bytes (``limit``) and 640 characters.
     """
 
     limit: TextLimit = field(default_factory=lambda: TextLimit(MAX_TEXT_BYTES, BYTES))
     where: str = "an Instagram message"
     options_line: bool = True
     one_line: bool = False
+    also: tuple[TextLimit, ...] = ()
+
+    @property
+    def limits(self) -> tuple[TextLimit, ...]:
+        """Every limit the text must fit."""
+        return (self.limit, *self.also)
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` fits every limit."""
+        return all(limit.fits(text) for limit in self.limits)
 
     @property
     def block_separator(self) -> str:
@@ -199,8 +211,39 @@ def render_prompt(
     :param layout: the channel's limit and layout.
     :param deadline: a line saying until when an answer counts (:func:`deadline_line`), kept whole.
     :param code: the request's short code for typed answers, shown after the options (or the deadline).
-    :raises ValueError: when the subject is empty, or the subject and the options alone exceed the limit.
+    :raises ValueError: when the subject is empty, or the subject and the options alone exceed a limit.
     """
+    if not layout.also:
+        return _render_within(subject, fields, options, layout, deadline, code)
+    # Several limits in different units (bytes, characters): the best text under each one alone, if it
+    # fits the others too; else the text under the first limit shrunk until it fits them all.
+    for limit in layout.limits:
+        text = _render_within(subject, fields, options, replace(layout, limit=limit, also=()), deadline, code)
+        if layout.fits(text):
+            return text
+    first = layout.limit
+    bare = _render_within(subject, [], options, replace(layout, also=()), deadline, code)
+    best, low, high = bare, first.measure(bare), first.size
+    while low < high:
+        size = (low + high + 1) // 2
+        shrunk = replace(layout, limit=TextLimit(size, first.unit), also=())
+        text = _render_within(subject, fields, options, shrunk, deadline, code)
+        if layout.fits(text):
+            best, low = text, size
+        else:
+            high = size - 1
+    return best
+
+
+def _render_within(
+    subject: str,
+    fields: Sequence[ReviewField],
+    options: Sequence[str],
+    layout: PromptLayout,
+    deadline: str,
+    code: str | None,
+) -> str:
+    """:func:`render_prompt` within ``layout.limit`` alone."""
     limit = layout.limit
     subject = _clean(subject or "", layout)
     if not subject:

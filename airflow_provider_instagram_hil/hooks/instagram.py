@@ -1,12 +1,15 @@
-"""``InstagramHook``: sends Instagram DMs through Meta's Graph Send API and explains its errors."""
+"""``InstagramHook``: sends Instagram DMs (text with quick replies, or a button template) through Meta's
+Graph Send API and explains its errors."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from airflow_provider_instagram_hil import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_instagram_hil.channels.instagram import BUTTON_TEMPLATE_LAYOUT
+from airflow_provider_instagram_hil.channels.send_api import button_template_problem
 from airflow_provider_instagram_hil.hooks.connection_settings import INSTAGRAM_GRAPH_HOST
 from airflow_provider_instagram_hil.hooks.send_api import MESSAGING_TYPES, SendApiHook
 from airflow_provider_instagram_hil.meta_limits import QuickReply, validate_message
@@ -73,6 +76,18 @@ class InstagramHook(SendApiHook):
         :raises InstagramApiError: or one of its subclasses when Meta refuses the message.
         """
         validate_message(text, quick_replies)
+        return self._sent(recipient_id, self._text_message(text, quick_replies), messaging_type)
+
+    def _check_buttons(self, text: str, buttons: Sequence[Mapping[str, Any]]) -> None:
+        """A button template's text holds at most 640 characters (UTF-16 code units) and 1000 UTF-8 bytes;
+        only postback buttons (:meth:`send_buttons`)."""
+        problem = button_template_problem(text, buttons, BUTTON_TEMPLATE_LAYOUT.limits)
+        if problem is None and any(button.get("type") != "postback" for button in buttons):
+            problem = "every button of the template must be a postback button (type 'postback')"
+        if problem:
+            raise ValueError(f"Instagram: {problem}")
+
+    def _sent(self, recipient_id: str, message: dict[str, Any], messaging_type: str) -> dict[str, Any]:
         if not isinstance(recipient_id, str) or not recipient_id.strip():
             raise ValueError("recipient_id must be a non-empty Instagram-scoped ID (IGSID)")
         if recipient_id.startswith("@"):
@@ -81,9 +96,6 @@ class InstagramHook(SendApiHook):
             raise ValueError(
                 f"messaging_type must be one of {sorted(MESSAGING_TYPES)}, got {messaging_type!r}"
             )
-        message: dict[str, Any] = {"text": text}
-        if quick_replies:
-            message["quick_replies"] = [dict(reply) for reply in quick_replies]
         result = self._send(recipient_id, message, messaging_type=messaging_type)
         self.log.info("Sent Instagram message %s to recipient %s", result.get("message_id"), recipient_id)
         return result

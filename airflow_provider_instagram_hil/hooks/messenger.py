@@ -81,28 +81,11 @@ class MessengerHook(SendApiHook):
         :raises InstagramApiError: or a subclass when Meta refuses it.
         """
         validate_message(text, quick_replies)
-        message: dict[str, Any] = {"text": text}
-        if quick_replies:
-            message["quick_replies"] = [dict(reply) for reply in quick_replies]
-        return self._sent(recipient_id, message, messaging_type)
+        return self._sent(recipient_id, self._text_message(text, quick_replies), messaging_type)
 
-    def send_buttons(
-        self,
-        recipient_id: str,
-        text: str,
-        buttons: Sequence[Mapping[str, Any]],
-        *,
-        messaging_type: str = "RESPONSE",
-    ) -> dict[str, Any]:
-        """Send a button template: a text of at most 640 characters over 1 to 3 postback buttons.
-
-        :param buttons: ``{"type": "postback", "title": ..., "payload": ...}`` each.
-        :raises ValueError: when the template breaks Messenger's limits (no request is made).
-        """
+    def _check_buttons(self, text: str, buttons: Sequence[Mapping[str, Any]]) -> None:
+        """A button template's text holds at most 640 characters (:meth:`send_buttons`)."""
         validate_message(text, buttons=buttons)
-        payload = {"template_type": "button", "text": text, "buttons": [dict(button) for button in buttons]}
-        message = {"attachment": {"type": "template", "payload": payload}}
-        return self._sent(recipient_id, message, messaging_type)
 
     def _sent(self, recipient_id: str, message: dict[str, Any], messaging_type: str) -> dict[str, Any]:
         if not isinstance(recipient_id, str) or not recipient_id.strip():

@@ -9,7 +9,7 @@ is another shape (``hooks/whatsapp.py``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,45 @@ class SendApiHook(GraphApiHook):
             )
         body = {"recipient": {"id": recipient_id}, "messaging_type": messaging_type, "message": dict(message)}
         return self._call("POST", f"{self.account_id}/messages", json_body=body)
+
+    def send_buttons(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: Sequence[Mapping[str, Any]],
+        *,
+        messaging_type: str = "RESPONSE",
+    ) -> dict[str, Any]:
+        """Send a button template: a text over 1 to 3 postback buttons, which stay tappable later (a tap
+        arrives at the webhook as a ``postback`` event with the button's payload); return Meta's answer.
+
+        :param buttons: ``{"type": "postback", "title": ..., "payload": ...}`` each (title at most 20
+            characters, payload at most 1,000).
+        :param messaging_type: ``RESPONSE`` (inside the 24-hour window) or ``UPDATE``.
+        :raises ValueError: when the template breaks the channel's limits (no request is made).
+        :raises InstagramApiError: or one of its subclasses when Meta refuses it.
+        """
+        self._check_buttons(text, buttons)
+        payload = {"template_type": "button", "text": text, "buttons": [dict(button) for button in buttons]}
+        return self._sent(
+            recipient_id, {"attachment": {"type": "template", "payload": payload}}, messaging_type
+        )
+
+    def _check_buttons(self, text: str, buttons: Sequence[Mapping[str, Any]]) -> None:
+        """Raise ``ValueError`` when a button template breaks this channel's limits."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _text_message(text: str, quick_replies: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
+        """The message object of a text with optional quick replies."""
+        message: dict[str, Any] = {"text": text}
+        if quick_replies:
+            message["quick_replies"] = [dict(reply) for reply in quick_replies]
+        return message
+
+    def _sent(self, recipient_id: str, message: dict[str, Any], messaging_type: str) -> dict[str, Any]:
+        """Check ``recipient_id`` in this channel's words, send ``message`` and log its id."""
+        raise NotImplementedError
 
     def count_sent_since(
         self, recipient_id: str, text: str, since: datetime, *, platform: str | None = None

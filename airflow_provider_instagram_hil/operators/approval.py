@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_instagram_hil import config
 from airflow_provider_instagram_hil.channels.base import Channel, ChannelConnId
@@ -67,6 +67,8 @@ DEFAULT_RESPONSE_TIMEOUT = timedelta(hours=24)
 #: Extra time the scheduler grants past the deadline: the trigger ends the wait itself; this only
 #: catches a triggerer that died (it outlasts the trigger's own retries against a failing store).
 DEFERRAL_GRACE = timedelta(minutes=10)
+#: ``on_window_closed``: fail the task, or keep the prompt until the reviewer writes to the account.
+WINDOW_CLOSED_CHOICES = ("fail", "wait")
 
 
 class BaseApprovalOperator(BaseOperator, SkipMixin):
@@ -110,6 +112,11 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
     :param escalate_to: backup reviewers (same forms as ``recipient_id``), prompted only once nobody
         answered within ``escalate_after``; from then on their answer counts too. Policy ``"first"`` only.
     :param escalate_after: when to prompt ``escalate_to``.
+    :param on_window_closed: what happens when Meta refuses a reviewer's prompt because they have not
+        written to the account within the channel's messaging window (24 hours): ``"fail"`` (default;
+        the task fails when too few reviewers got the prompt) or ``"wait"`` (the prompt is kept and sent
+        by the webhook as soon as that reviewer writes to the account, while the request is pending; the
+        task keeps waiting, deferred, until then or its deadline).
     :param end_from_trigger: when the outcome lets downstream tasks run, the trigger ends the task
         itself with the XCom result, instead of starting a worker just to return it (default True).
         Rejections, failures and timeouts without a default always resume on a worker.
@@ -120,8 +127,9 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         process. It travels in the trigger's kwargs, so it must not hold a password.
     """
 
-    #: The channel this operator prompts on.
-    channel: ClassVar[Channel]
+    #: The channel this operator prompts on (a class attribute; an operator may set its own variant of
+    #: that channel, e.g. Instagram's persistent buttons, before this class's ``__init__``).
+    channel: Channel
     #: The connection that sends the prompt: the channel operator's ``<channel>_conn_id`` (rendered once
     #: the task runs).
     conn_id = ChannelConnId()
@@ -156,6 +164,7 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         remind_after: timedelta | Sequence[timedelta] | None = None,
         escalate_to: str | Sequence[str] | Mapping[str, str] | None = None,
         escalate_after: timedelta | None = None,
+        on_window_closed: str = "fail",
         end_from_trigger: bool = True,
         conn_id: str | None = None,
         poll_interval: float | None = None,
@@ -203,6 +212,12 @@ class BaseApprovalOperator(BaseOperator, SkipMixin):
         if isinstance(escalate_to, (str, list, tuple, Mapping)) and not templated(escalate_to):
             recipient_specs(escalate_to, self.channel, field="escalate_to")
         self.escalate_to = escalate_to
+        if on_window_closed not in WINDOW_CLOSED_CHOICES:
+            raise ValueError(
+                f"on_window_closed must be one of {', '.join(map(repr, WINDOW_CLOSED_CHOICES))}, "
+                f"got {on_window_closed!r}"
+            )
+        self.on_window_closed = on_window_closed
         self.end_from_trigger = end_from_trigger
         self.policy = DecisionPolicy.build(decision_policy, min_approvals, veto_on_reject)
         self.policy.check_options(self.options, self.reject_options)

@@ -1,5 +1,6 @@
 """Sending prompts for the approval operator: the first prompt to every reviewer, reminders and the
-escalation, each recorded in the store (sent, or why it failed).
+escalation, each recorded in the store (sent, kept until the reviewer writes with
+``on_window_closed="wait"``, or why it failed).
 
 Functions of the operator (``task``): they send through its channel and hook, so a channel's operator
 changes how one prompt goes out (``_prompt_one``) or whether it arrived (``_confirm_delivery``).
@@ -21,6 +22,7 @@ from airflow_provider_instagram_hil.store import (
     PROMPTED,
     ApprovalRequest,
     DecisionStore,
+    Delivery,
     PolicyKind,
     Recipient,
     RecipientRole,
@@ -32,6 +34,11 @@ from airflow_provider_instagram_hil.version_compat import AirflowException, Airf
 
 if TYPE_CHECKING:
     from airflow_provider_instagram_hil.operators.approval import BaseApprovalOperator
+
+#: Deliveries of a prompt kept for when its recipient writes (``on_window_closed="wait"``).
+KEPT = frozenset({Delivery.WAITING, Delivery.CONTACTED})
+#: Said in the audit trail of a kept prompt.
+WINDOW_CLOSED_NOTE = "outside the messaging window: sent when they next write"
 
 
 def _utcnow() -> datetime:
@@ -54,16 +61,18 @@ def send_prompts(
                 "Recipient %s already has the prompt of request %s", recipient.label, request.request_id
             )
             continue
-        message_id, error = _send_one(
-            task,
-            store,
-            request,
-            recipient,
-            text,
-            "Could not send the prompt of request %s to recipient %s: %s",
-        )
-        if error is not None:
-            failures.append((recipient.label, error))
+        if recipient.delivery in KEPT:
+            prompted += 1
+            continue  # kept for when they write (logged when it was kept)
+        try:
+            message_id = task._prompt_one(request, recipient, text)
+        except Exception as exc:
+            kept = isinstance(exc, MessagingWindowClosedError) and task.on_window_closed == "wait"
+            if kept and keep_prompt(task, store, request, recipient, text):
+                prompted += 1
+                continue
+            failure = "Could not send the prompt of request %s to recipient %s: %s"
+            failures.append((recipient.label, _failed(task, store, request, recipient, exc, failure)))
             continue
         store.mark_prompt_sent(
             request.request_id, recipient.recipient_id, message_id or "", channel=task.channel.name
@@ -107,9 +116,52 @@ def _send_one(
     try:
         return task._prompt_one(request, recipient, text), None
     except Exception as exc:
-        task.log.warning(failure, request.request_id, recipient.label, type(exc).__name__)
-        record_failure(task, store, request, recipient.recipient_id, exc)
-        return None, exc
+        return None, _failed(task, store, request, recipient, exc, failure)
+
+
+def _failed(
+    task: BaseApprovalOperator,
+    store: DecisionStore,
+    request: ApprovalRequest,
+    recipient: Recipient,
+    exc: Exception,
+    failure: str,
+) -> Exception:
+    """Warn (``failure``: a %-format for the request id, the recipient and the error's type) that
+    ``recipient``'s prompt failed with ``exc``, record it in the store, and return ``exc``."""
+    task.log.warning(failure, request.request_id, recipient.label, type(exc).__name__)
+    record_failure(task, store, request, recipient.recipient_id, exc)
+    return exc
+
+
+def keep_prompt(
+    task: BaseApprovalOperator,
+    store: DecisionStore,
+    request: ApprovalRequest,
+    recipient: Recipient,
+    text: str,
+) -> bool:
+    """Keep ``recipient``'s refused prompt for when they write to the account; False when the store
+    could not record it (the recipient then counts as not reached)."""
+    try:
+        store.hold_prompt(
+            request.request_id,
+            recipient.recipient_id,
+            text,
+            WINDOW_CLOSED_NOTE,
+            channel=task.channel.name,
+        )
+    except DecisionStoreError as exc:
+        task.log.warning("Could not keep the prompt of request %s: %s", request.request_id, exc)
+        return False
+    task.log.info(
+        "Recipient %s has not written to the account within %s's messaging window: the prompt of "
+        "request %s is kept and goes out when they next write; waiting meanwhile",
+        recipient.label,
+        task.channel.title,
+        request.request_id,
+    )
+    return True
 
 
 def record_failure(

@@ -78,6 +78,13 @@ class WhatsAppApprovalOperator(BaseApprovalOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(recipient_id=recipient_id, conn_id=whatsapp_conn_id, **kwargs)
+        if self.on_window_closed == "wait":
+            # WhatsApp reports a closed window after the send, in a status callback; a template reaches
+            # the reviewer instead.
+            raise ValueError(
+                "WhatsApp: on_window_closed='wait' is not supported; set template_name to reach a reviewer "
+                "outside the 24-hour window"
+            )
         if not 0 <= delivery_wait <= 300:
             raise ValueError(f"delivery_wait must be 0 to 300 seconds, got {delivery_wait!r}")
         # Templates are checked once rendered (render_template_fields), before anything is sent.

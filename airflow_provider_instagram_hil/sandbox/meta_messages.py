@@ -72,8 +72,8 @@ def send_api_message(body: dict[str, Any], channel: str) -> dict[str, Any]:
     if not recipient.get("id"):
         raise Refused("(#100) The parameter recipient is required")
     attachment = message.get("attachment")
-    if channel == "messenger" and isinstance(attachment, dict):
-        return _button_template(attachment)
+    if isinstance(attachment, dict):
+        return _button_template(attachment, channel)
     text, quick_replies = message.get("text"), message.get("quick_replies") or []
     if not isinstance(text, str) or not text:
         raise Refused("(#100) The parameter message[text] is required")
@@ -96,13 +96,17 @@ def send_api_message(body: dict[str, Any], channel: str) -> dict[str, Any]:
     }
 
 
-def _button_template(attachment: dict[str, Any]) -> dict[str, Any]:
+def _button_template(attachment: dict[str, Any], channel: str) -> dict[str, Any]:
+    """A button template (Messenger, and Instagram too): text of at most 640 characters, and on Instagram
+    at most 1000 UTF-8 bytes like any message; 1 to 3 postback buttons."""
     payload: dict[str, Any] = attachment["payload"] if isinstance(attachment.get("payload"), dict) else {}
     if attachment.get("type") != "template" or payload.get("template_type") != "button":
         raise Refused("(#100) Unsupported attachment: only the button template is served by the sandbox")
     text, buttons = payload.get("text"), payload.get("buttons")
     if not isinstance(text, str) or not text or chars(text) > MESSENGER_TEMPLATE_TEXT_CHARS:
         raise Refused(f"(#100) param text must be 1 to {MESSENGER_TEMPLATE_TEXT_CHARS} characters")
+    if channel == "instagram" and len(text.encode("utf-8")) > INSTAGRAM_TEXT_BYTES:
+        raise Refused(f"(#100) Length of param text must be less than or equal to {INSTAGRAM_TEXT_BYTES}")
     if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
         raise Refused("(#100) param buttons must have 1 to 3 elements")
     if any(not isinstance(b, dict) or b.get("type") != "postback" for b in buttons):

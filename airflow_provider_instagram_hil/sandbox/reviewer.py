@@ -81,14 +81,40 @@ def messenger_event(
     mid: str | None = None,
 ) -> dict[str, Any]:
     """A Messenger (``object: page``) webhook body: a postback (button template) or a quick-reply tap."""
-    now_ms = int(time.time() * 1000)
-    mid = mid or f"m_{secrets.token_hex(16)}"
-    event: dict[str, Any] = {"sender": {"id": sender_id}, "recipient": {"id": page_id}, "timestamp": now_ms}
     if postback:
-        event["postback"] = {"mid": mid, "title": title, "payload": payload}
-    else:
-        event["message"] = {"mid": mid, "text": title, "quick_reply": {"payload": payload}}
+        return postback_event(
+            payload, sender_id=sender_id, title=title, object_="page", account_id=page_id, mid=mid
+        )
+    now_ms = int(time.time() * 1000)
+    event: dict[str, Any] = {"sender": {"id": sender_id}, "recipient": {"id": page_id}, "timestamp": now_ms}
+    event["message"] = {
+        "mid": mid or f"m_{secrets.token_hex(16)}",
+        "text": title,
+        "quick_reply": {"payload": payload},
+    }
     return {"object": "page", "entry": [{"id": page_id, "time": now_ms, "messaging": [event]}]}
+
+
+def postback_event(
+    payload: str,
+    *,
+    sender_id: str,
+    title: str,
+    object_: str = "instagram",
+    account_id: str = "17841400000000000",
+    mid: str | None = None,
+) -> dict[str, Any]:
+    """A tap on a button template's postback button: an Instagram (``object: instagram``) or Messenger
+    (``object: page``) webhook body with one ``postback`` event, as Meta documents it."""
+    now_ms = int(time.time() * 1000)
+    postback = {"mid": mid or f"m_{secrets.token_hex(16)}", "title": title, "payload": payload}
+    event = {
+        "sender": {"id": sender_id},
+        "recipient": {"id": account_id},
+        "timestamp": now_ms,
+        "postback": postback,
+    }
+    return {"object": object_, "entry": [{"id": account_id, "time": now_ms, "messaging": [event]}]}
 
 
 def whatsapp_event(
@@ -158,4 +184,6 @@ def tap_event(prompt: dict[str, Any], option: str, *, sender_id: str | None = No
         return whatsapp_event(
             payload, sender_id=sender, title=option, source=source, context_id=prompt.get("message_id")
         )
+    if prompt.get("kind") == "button_template":
+        return postback_event(payload, sender_id=sender, title=option)
     return quick_reply_event(payload, sender_id=sender, title=option)

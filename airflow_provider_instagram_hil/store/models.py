@@ -60,6 +60,10 @@ class Delivery(str, enum.Enum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    WAITING = "waiting"
+    """Meta refused it (the 24-hour window is closed): it is sent when the person next writes."""
+    CONTACTED = "contacted"
+    """A waiting prompt's recipient wrote to the account: the webhook is sending the prompt now."""
 
 
 #: Deliveries that mean the recipient has the prompt (WhatsApp reports delivered and read later).
@@ -241,6 +245,9 @@ class OutboxMessage:
     not_before: datetime | None = None
     event_key: str | None = None
     """The inbound event it answers, when nothing else is recorded for it: queued once per key."""
+    held: bool = False
+    """Kept until the recipient next writes to the account (a prompt Meta refused: the window was
+    closed); see ``OutboxQueue.release_held``."""
 
 
 @dataclass(frozen=True)

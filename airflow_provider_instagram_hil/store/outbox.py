@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
+#: Kept until its recipient next writes to the account: not claimed until ``release_held``.
+HELD = "held"
+#: The kind of a row that carries an approval prompt (sent with its buttons), not a plain reply.
+PROMPT = "prompt"
 
 _MARK_SENT = (
     update(outbox)
@@ -67,7 +71,7 @@ def enqueue(conn: Connection, messages: Iterable[OutboxMessage], now: datetime) 
             "text": message.text,
             "created_at": now,
             "not_before": message.not_before or now,
-            "state": PENDING,
+            "state": HELD if message.held else PENDING,
             "attempts": 0,
             "event_key": message.event_key,
         }
@@ -80,6 +84,27 @@ def enqueue(conn: Connection, messages: Iterable[OutboxMessage], now: datetime) 
     if rows:
         conn.execute(insert(outbox), rows)
     return len(rows)
+
+
+def release_held(
+    conn: Connection, channel: str, recipient_id: str, request_ids: Iterable[str], now: datetime
+) -> int:
+    """Inside ``conn``'s transaction, make the held rows of ``recipient_id`` on ``channel`` for
+    ``request_ids`` due at ``now``; return how many."""
+    ids = list(request_ids)
+    if not ids:
+        return 0
+    result = conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.state == HELD,
+            outbox.c.channel == channel,
+            outbox.c.recipient_id == recipient_id,
+            outbox.c.request_id.in_(ids),
+        )
+        .values(state=PENDING, not_before=now)
+    )
+    return int(result.rowcount)
 
 
 class OutboxQueue:
@@ -181,7 +206,7 @@ class OutboxQueue:
             )
 
     def counts(self) -> dict[str, int]:
-        """Rows per state (``pending``, ``sent``, ``failed``)."""
+        """Rows per state (``pending``, ``sent``, ``failed``, ``held``)."""
         with self.store.transaction() as conn:
             rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
         return {state: count for state, count in rows}

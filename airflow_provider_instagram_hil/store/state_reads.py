@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, literal_column, select
+from sqlalchemy import String, and_, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
@@ -27,17 +27,18 @@ _STATE_COLUMNS = (
     requests.c.expires_at,
     requests.c.closed_reason,
 )
+
+
+def same_task(request: Any, other: Any) -> ColumnElement[bool]:
+    """Two aliases of the requests table name the same task instance (any tries)."""
+    return and_(*(other.c[name] == request.c[name] for name in ("dag_id", "run_id", "task_id", "map_index")))
+
+
 _later = requests.alias("later")
 #: Whether a later try of the same task instance registered a request (the unique index answers it).
 _NEWER_TRY = (
     select(_later.c.request_id)
-    .where(
-        _later.c.dag_id == requests.c.dag_id,
-        _later.c.run_id == requests.c.run_id,
-        _later.c.task_id == requests.c.task_id,
-        _later.c.map_index == requests.c.map_index,
-        _later.c.try_number > requests.c.try_number,
-    )
+    .where(same_task(requests, _later), _later.c.try_number > requests.c.try_number)
     .exists()
     .label("newer_try")
 )

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.sql import ColumnElement
 
 from airflow_provider_instagram_hil.ids import MAX_PARTY_ID_CHARS, is_request_id, new_request_id
 from airflow_provider_instagram_hil.store import decisions
@@ -19,13 +20,14 @@ from airflow_provider_instagram_hil.store.models import (
     DecisionResult,
     Delivery,
     ElsewhereCheck,
+    OutboxMessage,
     Outcome,
     RecipientRole,
     RecipientSpec,
     RequestState,
     RequestStatus,
 )
-from airflow_provider_instagram_hil.store.outbox import enqueue
+from airflow_provider_instagram_hil.store.outbox import PROMPT, enqueue, release_held
 from airflow_provider_instagram_hil.store.policy import FIRST, DecisionPolicy
 from airflow_provider_instagram_hil.store.schema import (
     MAX_ERROR_CHARS,
@@ -33,7 +35,7 @@ from airflow_provider_instagram_hil.store.schema import (
     recipients,
     requests,
 )
-from airflow_provider_instagram_hil.store.state_reads import read_closed_since, read_states
+from airflow_provider_instagram_hil.store.state_reads import read_closed_since, read_states, same_task
 from airflow_provider_instagram_hil.store.watch import announce_closed
 
 if TYPE_CHECKING:
@@ -41,6 +43,15 @@ if TYPE_CHECKING:
     from airflow_provider_instagram_hil.store.outbox import OutboxQueue
 
 T = TypeVar("T")
+
+
+def _recipient_row(request_id: str, channel: str, recipient_id: str) -> ColumnElement[bool]:
+    """One recipient of one request."""
+    return and_(
+        recipients.c.request_id == request_id,
+        recipients.c.channel == channel,
+        recipients.c.recipient_id == str(recipient_id),
+    )
 
 
 def utcnow() -> datetime:
@@ -195,6 +206,50 @@ class DecisionStore(StoreDatabase):
             delivery_error=error[:MAX_ERROR_CHARS],
         )
 
+    def hold_prompt(
+        self,
+        request_id: str,
+        recipient_id: str,
+        text: str,
+        error: str,
+        *,
+        channel: str = "instagram",
+        now: datetime | None = None,
+    ) -> None:
+        """Meta refused ``recipient_id``'s prompt because its messaging window is closed: keep the prompt
+        (``text``) to send when they next write to the account (:meth:`release_prompts`)."""
+        prompt = OutboxMessage(
+            channel, str(recipient_id), text, kind=PROMPT, request_id=request_id, held=True
+        )
+        with self.transaction() as conn:
+            conn.execute(
+                update(recipients)
+                .where(_recipient_row(request_id, channel, recipient_id))
+                .values(delivery=Delivery.WAITING.value, delivery_error=error[:MAX_ERROR_CHARS])
+            )
+            enqueue(conn, [prompt], now or utcnow())
+
+    def release_prompts(
+        self, channel: str, sender_id: str, request_ids: Collection[str], *, now: datetime | None = None
+    ) -> int:
+        """``sender_id`` wrote to the account on ``channel``, which opens Meta's window: the prompts kept
+        for them (:meth:`hold_prompt`) of ``request_ids`` become due for the webhook's sender; return how
+        many."""
+        if not request_ids:
+            return 0
+        with self.transaction() as conn:
+            conn.execute(
+                update(recipients)
+                .where(
+                    recipients.c.request_id.in_(list(request_ids)),
+                    recipients.c.channel == channel,
+                    recipients.c.recipient_id == str(sender_id),
+                    recipients.c.delivery == Delivery.WAITING.value,
+                )
+                .values(delivery=Delivery.CONTACTED.value)
+            )
+            return release_held(conn, channel, str(sender_id), request_ids, now or utcnow())
+
     def set_delivery(
         self, channel: str, message_id: str, delivery: Delivery, error: str | None = None
     ) -> int:
@@ -212,13 +267,7 @@ class DecisionStore(StoreDatabase):
             return
         with self.transaction() as conn:
             conn.execute(
-                update(recipients)
-                .where(
-                    recipients.c.request_id == request_id,
-                    recipients.c.channel == channel,
-                    recipients.c.recipient_id == str(recipient_id),
-                )
-                .values(**values)
+                update(recipients).where(_recipient_row(request_id, channel, recipient_id)).values(**values)
             )
 
     def cancel_request(
@@ -295,6 +344,22 @@ class DecisionStore(StoreDatabase):
                 )
             ).scalar()
             return decisions.load_request(conn, request_id) if request_id is not None else None
+
+    def newest_try_request(self, request_id: str) -> ApprovalRequest | None:
+        """The request of the newest try of ``request_id``'s task instance (``request_id``'s own request
+        when no later try registered one), or None when there is no such id."""
+        if not is_request_id(request_id):
+            return None
+        later = requests.alias("later")
+        with self.transaction() as conn:
+            newest = conn.execute(
+                select(later.c.request_id)
+                .select_from(requests.join(later, same_task(requests, later)))
+                .where(requests.c.request_id == request_id)
+                .order_by(later.c.try_number.desc())
+                .limit(1)
+            ).scalar()
+            return decisions.load_request(conn, newest) if newest is not None else None
 
     def pending_for_sender(self, channel: str, sender_id: str) -> list[ApprovalRequest]:
         """The pending requests that ask ``sender_id`` on ``channel``, oldest first (one indexed query); a

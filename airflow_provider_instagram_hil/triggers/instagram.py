@@ -19,6 +19,7 @@ from airflow_provider_instagram_hil.store import (
     DecisionStore,
     Outcome,
     RequestState,
+    RequestStatus,
 )
 from airflow_provider_instagram_hil.store.urls import display_url, refuse_secrets_in_url
 from airflow_provider_instagram_hil.triggers.events import (
@@ -126,37 +127,54 @@ class InstagramDecisionTrigger(BaseTrigger):
         # DEBUG: with thousands of triggers this line alone was a third of a burst's wake-up cost; the
         # operator already logged the request id and the deadline is in the trigger's repr.
         self.log.debug("Waiting for a decision on request %s until %s", self.request_id, self.timeout_at)
-        waiter = self._waiter = poller.add(self.request_id, self.poll_interval)
-        state: RequestState | None = None
+        request_id, until = self.request_id, self.timeout_at
         waking = self.wake_at is not None and self.wake_at < self.timeout_at
-        until = self.wake_at if waking and self.wake_at is not None else self.timeout_at
-        try:
-            remaining = (until - datetime.now(timezone.utc)).total_seconds()
-            state = await asyncio.wait_for(waiter.future, timeout=max(remaining, 0.0))
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            poller.remove(waiter)
-            self._waiter = None
-        if state is None and waking:
-            self.log.info("Request %s: a follow-up is due; resuming on a worker to send it", self.request_id)
-            yield TriggerEvent(wake_payload(self.request_id))
-            return
-        newer_try = state is not None and state.newer_try
-        payload = payload_from_state(state) if state is not None else await self._expire(store)
+        while True:
+            state = await self._wait(poller, request_id, self.wake_at if waking and self.wake_at else until)
+            if state is None and waking:
+                self.log.info("Request %s: a follow-up is due; resuming on a worker to send it", request_id)
+                yield TriggerEvent(wake_payload(request_id))
+                return
+            if state is None or not state.newer_try:
+                break
+            newest = await asyncio.to_thread(store.newest_try_request, request_id)
+            if newest is None or newest.request_id == request_id:
+                break
+            # The task moved on to a newer try. Airflow cancels this trigger soon, but an event fired now
+            # could reach the new try: on SQLite, Airflow may give the new try's trigger this trigger's
+            # id, and this trigger then runs for it. So wait for the new try's request instead.
+            self.log.info(
+                "Request %s was replaced by request %s; waiting for that", request_id, newest.request_id
+            )
+            request_id, until, waking = newest.request_id, newest.expires_at, False
+            if newest.status is not RequestStatus.PENDING:
+                state = newest.state
+                break
+        following = request_id != self.request_id
+        payload = payload_from_state(state) if state is not None else await self._expire(store, request_id)
         result = approval_result(payload, self.reject_options)
-        ending = self.end_from_trigger and result is not None and result["approved"] and not newer_try
+        ending = self.end_from_trigger and result is not None and result["approved"] and not following
         if ending and result is not None and await self._push_result(result):
             # What execute_complete would have logged and returned, without starting a worker for it.
             self.log.info(
-                "Request %s: %r chosen by %s", self.request_id, result["chosen_option"], decided_by(result)
+                "Request %s: %r chosen by %s", request_id, result["chosen_option"], decided_by(result)
             )
             yield TaskSuccessEvent()
             return
-        self.log.info(
-            "Request %s: %s (option %s)", self.request_id, payload["status"], payload["chosen_option"]
-        )
+        self.log.info("Request %s: %s (option %s)", request_id, payload["status"], payload["chosen_option"])
         yield TriggerEvent(payload)
+
+    async def _wait(self, poller: StorePoller, request_id: str, until: datetime) -> RequestState | None:
+        """The request's state once it leaves ``pending``, or None when ``until`` passes first."""
+        waiter = self._waiter = poller.add(request_id, self.poll_interval)
+        try:
+            remaining = (until - datetime.now(timezone.utc)).total_seconds()
+            return await asyncio.wait_for(waiter.future, timeout=max(remaining, 0.0))
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            poller.remove(waiter)
+            self._waiter = None
 
     async def _push_result(self, result: ApprovalResult) -> bool:
         """Push the task's XCom ``return_value`` through the Task SDK, as a worker would; False when that
@@ -187,33 +205,31 @@ class InstagramDecisionTrigger(BaseTrigger):
             return False
         return True
 
-    async def _expire(self, store: DecisionStore) -> DecisionEventPayload:
+    async def _expire(self, store: DecisionStore, request_id: str) -> DecisionEventPayload:
         """Close the request at its deadline; retry a failing store for a while, then report an error."""
         give_up_at = asyncio.get_running_loop().time() + EXPIRE_RETRY_SECONDS
         delay = self.poll_interval
         while True:
             try:
-                result = await asyncio.to_thread(
-                    store.expire_request, self.request_id, messages=closing_messages
-                )
+                result = await asyncio.to_thread(store.expire_request, request_id, messages=closing_messages)
                 break
             except DecisionStoreError as exc:
                 if asyncio.get_running_loop().time() + delay > give_up_at:
                     return error_payload(
-                        self.request_id,
+                        request_id,
                         f"the deadline passed but the decision store could not be updated for "
                         f"{EXPIRE_RETRY_SECONDS:.0f} s: {exc}",
                     )
                 self.log.warning(
                     "Request %s: could not close it at its deadline (%s); retrying in %.1f s",
-                    self.request_id,
+                    request_id,
                     type(exc).__name__,
                     delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
         if result.outcome is Outcome.UNKNOWN_REQUEST or result.request is None:
-            return error_payload(self.request_id, "the approval request is not in the decision store")
+            return error_payload(request_id, "the approval request is not in the decision store")
         return payload_from_state(result.request.state)
 
     async def on_kill(self) -> None:

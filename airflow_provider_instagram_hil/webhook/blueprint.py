@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from airflow_provider_instagram_hil.exceptions import AirflowApiUnavailableError, DecisionStoreError
 from airflow_provider_instagram_hil.hitl.bridge import elsewhere_check
-from airflow_provider_instagram_hil.store import OutboxMessage, Outcome
+from airflow_provider_instagram_hil.store import ApprovalRequest, Delivery, OutboxMessage, Outcome
 from airflow_provider_instagram_hil.webhook.event_log import log_ignored, log_tap_outcome
 from airflow_provider_instagram_hil.webhook.events import (
     Ignored,
@@ -154,6 +154,17 @@ def _typed_tap(resources: WebhookResources, message: TextMessage) -> Tap | None:
     if not pending:
         log_ignored(Ignored("text", message.mid, message.sender_id))
         return None
+    kept = [request.request_id for request in pending if _prompt_kept_for(request, message)]
+    if kept:
+        # Writing opened Meta's window: the prompts kept for this reviewer go out now. The message
+        # itself answers none of them (they have not seen them yet).
+        released = resources.store.release_prompts(message.channel, message.sender_id, kept)
+        log.info("Sender %s wrote: sending the %d prompt(s) kept for them", message.sender_id, released)
+        if resources.sender is not None:
+            resources.sender.wake()
+        pending = [request for request in pending if request.request_id not in kept]
+        if not pending:
+            return None
     read = read_typed(message.text, pending)
     if isinstance(read, TypedChoice):
         return Tap(
@@ -174,6 +185,16 @@ def _typed_tap(resources: WebhookResources, message: TextMessage) -> Tap | None:
         reply = OutboxMessage(message.channel, message.sender_id, read, event_key=message.mid)
         resources.store.outbox.add([reply])  # queued once per event: Meta may deliver it again
     return None
+
+
+def _prompt_kept_for(request: ApprovalRequest, message: TextMessage) -> bool:
+    """Whether ``request``'s prompt to the sender of ``message`` waits for them to write."""
+    return any(
+        recipient.delivery is Delivery.WAITING
+        and recipient.channel == message.channel
+        and recipient.recipient_id == message.sender_id
+        for recipient in request.recipients
+    )
 
 
 def _record_statuses(resources: WebhookResources, updates: list[StatusUpdate]) -> bool:

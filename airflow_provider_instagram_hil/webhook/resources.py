@@ -185,6 +185,7 @@ def _build_sender(
         return None, channels
     send = config.get(CONFIG_PREFIX + "REPLY_SENDER")
     check = config.get(CONFIG_PREFIX + "REPLY_CHECKER")
+    prompt = None
     if send is None:
         if conn_id is not None and (not isinstance(conn_id, str) or not conn_id):
             raise WebhookConfigError(f"{CONFIG_PREFIX}CONN_ID must name the connection that sends replies")
@@ -195,18 +196,22 @@ def _build_sender(
             messenger_conn_id=channel_conns["messenger"],
             whatsapp_conn_id=channel_conns["whatsapp"],
         )
-        send, check = replies.send, replies.count_sent
+        send, check, prompt = replies.send, replies.count_sent, replies.send_prompt
         if config.get(CONFIG_PREFIX + "REPLY_CHANNELS") is None:
             channels = replies.channels
     elif not callable(send):
         raise WebhookConfigError(f"{CONFIG_PREFIX}REPLY_SENDER must be a send(channel, recipient_id, text)")
+    else:  # its send_prompt(channel, recipient_id, text, request_id, options), if any, sends kept prompts
+        prompt = getattr(send, "send_prompt", None)
     if check is not None and not callable(check):
         raise WebhookConfigError(
             f"{CONFIG_PREFIX}REPLY_CHECKER must be a count(channel, recipient_id, text, since)"
         )
     threads = config.get(CONFIG_PREFIX + "REPLY_THREADS") or DEFAULT_REPLY_THREADS
     poll = config.get(CONFIG_PREFIX + "OUTBOX_POLL_INTERVAL") or DEFAULT_OUTBOX_POLL_INTERVAL
-    sender = OutboxSender(store.outbox, send, check=check, threads=threads, poll_interval=poll).start()
+    sender = OutboxSender(
+        store.outbox, send, check=check, prompt=prompt, threads=threads, poll_interval=poll
+    ).start()
     return sender, channels
 
 

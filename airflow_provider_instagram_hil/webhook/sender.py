@@ -1,5 +1,8 @@
 """The outbox sender: background threads that deliver queued replies, off the webhook's request path.
 
+It also sends the prompts kept for reviewers whose messaging window was closed (``on_window_closed=
+"wait"``), once they write to the account: with their buttons, and recorded as the recipient's prompt.
+
 The webhook answers Meta once a response and its reply are committed, then wakes the sender. Each
 thread claims a few due rows for a lease, sends them, and marks each one sent (or failed). Rows left by
 a process that was killed are sent once their lease runs out, by whichever webhook process sees them
@@ -15,7 +18,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_instagram_hil.exceptions import (
@@ -25,8 +28,8 @@ from airflow_provider_instagram_hil.exceptions import (
     InvalidTokenError,
     RateLimitedError,
 )
-from airflow_provider_instagram_hil.store import OutboxItem
-from airflow_provider_instagram_hil.store.outbox import OutboxQueue
+from airflow_provider_instagram_hil.store import ApprovalRequest, OutboxItem, RequestStatus
+from airflow_provider_instagram_hil.store.outbox import PROMPT, OutboxQueue
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -35,6 +38,9 @@ SendFunction = Callable[[str, str, str], "str | None"]
 #: ``check(channel, recipient_id, text, since)`` counts such messages Meta shows as sent since ``since``;
 #: None when the channel offers no way to look (WhatsApp has no Conversations API).
 CheckFunction = Callable[[str, str, str, datetime], "int | None"]
+#: ``prompt(channel, recipient_id, text, request_id, options)`` sends an approval prompt with its buttons
+#: and returns Meta's message id (or None).
+PromptFunction = Callable[[str, str, str, str, Sequence[str]], "str | None"]
 
 DEFAULT_THREADS = 2
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -53,6 +59,7 @@ class OutboxSender:
     :param send: delivers one message; its exceptions decide whether the row is retried.
     :param check: counts the messages Meta shows as sent; with it, a row whose earlier attempt is in
         doubt is looked for in the conversation before it is sent again.
+    :param prompt: sends a kept prompt with its buttons; None: such rows are given up.
     :param threads: threads sending at once.
     :param batch: rows one thread claims at a time; 1 (default) keeps a crash's doubt to the row in flight.
     :param lease: how long a claim keeps other senders off a row; longer than one send with its retries.
@@ -67,6 +74,7 @@ class OutboxSender:
         send: SendFunction,
         *,
         check: CheckFunction | None = None,
+        prompt: PromptFunction | None = None,
         threads: int = DEFAULT_THREADS,
         batch: int = 1,
         lease: timedelta = DEFAULT_LEASE,
@@ -78,6 +86,7 @@ class OutboxSender:
         self.outbox = outbox
         self.send = send
         self.check = check
+        self.prompt = prompt
         self.threads = threads
         self.batch = batch
         self.lease = lease
@@ -162,13 +171,26 @@ class OutboxSender:
     def _deliver(self, item: OutboxItem) -> None:
         if item.in_doubt and self._reached_meta(item):
             return
+        request = self._pending_request(item) if item.kind == PROMPT else None
+        if item.kind == PROMPT and request is None:
+            return
         try:
-            message_id = self.send(item.channel, item.recipient_id, item.text)
+            if request is not None and self.prompt is not None:
+                options = list(request.options)
+                message_id = self.prompt(
+                    item.channel, item.recipient_id, item.text, request.request_id, options
+                )
+            else:
+                message_id = self.send(item.channel, item.recipient_id, item.text)
         except Exception as exc:
             self._failed(item, exc)
             return
         try:
             self.outbox.mark_sent(item.id, message_id)
+            if request is not None:
+                self.outbox.store.mark_prompt_sent(
+                    request.request_id, item.recipient_id, message_id, channel=item.channel
+                )
         except DecisionStoreError as exc:
             log.error(
                 "Reply %d (request %s) was sent but could not be marked sent (%s): it will be sent again",
@@ -185,6 +207,23 @@ class OutboxSender:
             item.recipient_id,
             item.channel,
         )
+
+    def _pending_request(self, item: OutboxItem) -> ApprovalRequest | None:
+        """The request of a kept prompt while it is pending; None when the prompt is not to be sent (the
+        row is then closed, or left to its lease when the store cannot be read)."""
+        try:
+            request = self.outbox.store.get_request(item.request_id or "")
+        except DecisionStoreError:
+            return None  # the lease runs out and the row is tried again
+        if request is not None and request.status is RequestStatus.PENDING and self.prompt is not None:
+            return request
+        why = "this webhook sends no prompts" if self.prompt is None else "the request is no longer pending"
+        with contextlib.suppress(DecisionStoreError):
+            self.outbox.mark_failed(item.id, f"not sent: {why}", retry_at=None)
+        log.info(
+            "Not sending the prompt kept for %s (request %s): %s", item.recipient_id, item.request_id, why
+        )
+        return None
 
     def _reached_meta(self, item: OutboxItem) -> bool:
         """For a row a stopped sender had claimed: did it reach Meta? When it did, mark it sent.

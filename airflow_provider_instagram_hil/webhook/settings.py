@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -230,6 +230,12 @@ class HookReplies:
     def send(self, channel: str, recipient_id: str, text: str) -> str | None:
         """Send ``text`` on ``channel``; return Meta's message id."""
         return get_channel(channel).send_reply(self._hook(channel), recipient_id, text)
+
+    def send_prompt(
+        self, channel: str, recipient_id: str, text: str, request_id: str, options: Sequence[str]
+    ) -> str | None:
+        """Send an approval prompt with one button per option on ``channel``; return Meta's message id."""
+        return get_channel(channel).send_prompt(self._hook(channel), recipient_id, text, request_id, options)
 
     def count_sent(self, channel: str, recipient_id: str, text: str, since: datetime) -> int | None:
         """How many messages with ``text`` went to ``recipient_id`` since ``since``, per Meta; None when the

@@ -1,4 +1,5 @@
-"""Instagram's channel: today's prompt, quick replies and limits, unchanged."""
+"""Instagram's channel: today's prompt, quick replies and limits, unchanged; and its persistent-buttons
+variant (a button template for up to 3 options)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_instagram_hil.channels import CHANNELS, INSTAGRAM, get_channel
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM_BUTTONS
 from airflow_provider_instagram_hil.meta_limits import MAX_TEXT_BYTES, quick_replies_for
 from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import ReviewField, render_prompt
@@ -21,6 +23,10 @@ class FakeHook:
 
     def send_message(self, recipient_id, text, quick_replies=None):
         self.calls.append(("send_message", recipient_id, text, quick_replies))
+        return {"recipient_id": recipient_id, "message_id": f"m_{len(self.calls)}"}
+
+    def send_buttons(self, recipient_id, text, buttons):
+        self.calls.append(("send_buttons", recipient_id, text, buttons))
         return {"recipient_id": recipient_id, "message_id": f"m_{len(self.calls)}"}
 
     def count_sent_since(self, recipient_id, text, since, *, platform):
@@ -144,3 +150,86 @@ class TestInstagramValidateOptions:
 
     def test_thirteen_options_pass(self):
         INSTAGRAM.validate_options([f"option {i}" for i in range(13)])
+
+
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class TestPersistentButtons:
+    @pytest.mark.parametrize(
+        ("count", "kind"),
+        [
+            pytest.param(1, "button_template", id="1"),
+            pytest.param(3, "button_template", id="3"),
+            pytest.param(4, "quick_replies", id="4"),
+            pytest.param(13, "quick_replies", id="13"),
+        ],
+    )
+    def test_style_by_option_count(self, count, kind):
+        assert INSTAGRAM_BUTTONS.style_for(count).kind == kind
+        assert INSTAGRAM.style_for(count).kind == "quick_replies"
+
+    def test_same_channel_for_the_store_and_the_webhook(self):
+        assert (INSTAGRAM_BUTTONS.name, INSTAGRAM_BUTTONS.hook_conn_arg) == ("instagram", "instagram_conn_id")
+        assert get_channel("instagram") is INSTAGRAM
+        assert INSTAGRAM_BUTTONS.max_options == 13
+
+    def test_button_titles_count_utf16_units(self):
+        INSTAGRAM_BUTTONS.validate_options(["🇩🇪" * 5, "No"])  # 20 units
+        with pytest.raises(
+            ValueError, match=r"^Instagram: option .* is 21 characters; the title of a button"
+        ):
+            INSTAGRAM_BUTTONS.validate_options(["🇩🇪" * 5 + "!", "No"])
+        INSTAGRAM_BUTTONS.validate_options(["🇩🇪" * 5 + "!"] + [f"o{i}" for i in range(3)])  # quick replies
+
+    def test_up_to_three_options_are_postback_buttons(self):
+        hook = FakeHook()
+        assert INSTAGRAM_BUTTONS.send_prompt(hook, "62", "Go?", RID, OPTIONS) == "m_1"
+        [(kind, recipient, text, buttons)] = hook.calls
+        assert (kind, recipient, text) == ("send_buttons", "62", "Go?")
+        assert [(b["type"], b["title"]) for b in buttons] == [("postback", "Approve"), ("postback", "Reject")]
+        # The same payloads as quick replies: the webhook reads a postback tap as it reads a quick reply.
+        assert [b["payload"] for b in buttons] == [r["payload"] for r in quick_replies_for(RID, OPTIONS)]
+
+    def test_four_options_fall_back_to_quick_replies(self):
+        hook = FakeHook()
+        INSTAGRAM_BUTTONS.send_prompt(hook, "62", "Go?", RID, ["a", "b", "c", "d"])
+        [(kind, _, _, replies)] = hook.calls
+        assert (kind, replies) == ("send_message", quick_replies_for(RID, ["a", "b", "c", "d"]))
+
+    def test_replies_are_plain_dms(self):
+        hook = FakeHook()
+        assert INSTAGRAM_BUTTONS.send_reply(hook, "62", "✅ Recorded") == "m_1"
+        assert hook.calls == [("send_message", "62", "✅ Recorded", None)]
+
+    @pytest.mark.parametrize(
+        ("value", "binding"),
+        [
+            pytest.param("n" * 2000, "characters", id="ascii-640-characters"),
+            pytest.param("語" * 2000, "bytes", id="cjk-1000-bytes"),
+        ],
+    )
+    def test_text_fits_640_characters_and_1000_bytes_with_the_options_line(self, value, binding):
+        text = INSTAGRAM_BUTTONS.render_prompt("Go?", [ReviewField("Notes", value)], OPTIONS, code="K7Q")
+        assert text.startswith("Go?\n\nNotes: ")
+        assert text.endswith("\n\nReply: Approve / Reject (request K7Q)")
+        assert utf16(text) <= 640
+        assert len(text.encode()) <= MAX_TEXT_BYTES
+        # The binding limit is used up (within one code point).
+        assert (utf16(text) >= 639) if binding == "characters" else (len(text.encode()) >= 997)
+
+    @pytest.mark.parametrize("seed", range(6))
+    def test_mixed_fields_fit_both_limits(self, seed):
+        ascii_, cjk = "a" * (100 + 90 * seed), "語" * (80 + 40 * seed)
+        fields = [ReviewField("A", ascii_), ReviewField("B", cjk), ReviewField("C", ascii_ + cjk)]
+        text = INSTAGRAM_BUTTONS.render_prompt("Go?", fields, OPTIONS, code="K7Q")
+        assert utf16(text) <= 640
+        assert len(text.encode()) <= MAX_TEXT_BYTES
+        assert "\nA: " in text
+        assert text.endswith("(request K7Q)")
+
+    def test_subject_too_long_for_a_template(self):
+        with pytest.raises(ValueError, match="an Instagram button template's text holds at most 640"):
+            INSTAGRAM_BUTTONS.render_prompt("s" * 620, [], OPTIONS)
+        assert len(INSTAGRAM.render_prompt("s" * 620, [], OPTIONS)) > 640  # quick replies take it

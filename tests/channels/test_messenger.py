@@ -6,12 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_instagram_hil.channels.messenger import (
-    MAX_TEMPLATE_TEXT_CHARS,
-    MAX_TEXT_CHARS,
-    MESSENGER,
-    validate_message,
-)
+from airflow_provider_instagram_hil.channels.messenger import MAX_TEXT_CHARS, MESSENGER, validate_message
+from airflow_provider_instagram_hil.channels.send_api import MAX_TEMPLATE_TEXT_CHARS
 from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import ReviewField, TextLimit
 

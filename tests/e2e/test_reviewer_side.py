@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from airflow_provider_instagram_hil.sandbox.airflow_api import wait_until
 from airflow_provider_instagram_hil.sandbox.stack import SandboxStack
-from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus
+from airflow_provider_instagram_hil.store import Delivery, RecipientSpec, RequestStatus
 from airflow_provider_instagram_hil.typed_answers import request_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -189,3 +190,37 @@ class TestFollowUps:
         assert _texts_since(stack, 3, seen) == sorted(
             [(CAROL, "✅ Recorded: Approve. Thank you."), (stack.reviewer_id, notice), (BOB, notice)]
         )
+
+
+class TestDeliverOnNextContact:
+    def test_a_prompt_refused_outside_the_window_goes_out_when_the_reviewer_writes(self, stack):
+        alice = stack.reviewer_id
+        store = stack.store()
+        stack.set_window(alice, open_=False)
+        try:
+            before = stack.prompt_count()
+            run = stack.start_dag_test("reviewer_window")
+
+            def kept():
+                found = store.maintenance.list_requests(dag_id="reviewer_window", status="pending", limit=1)
+                request = store.get_request(found[0].request_id) if found else None
+                return request if request and request.recipient(alice).delivery is Delivery.WAITING else None
+
+            request = wait_until(kept, 120, "the refused prompt to be kept")
+            assert stack.prompt_count() == before  # Meta refused it: nothing reached Alice
+        finally:
+            stack.set_window(alice, open_=True)
+
+        assert stack.type_text("hi, anything for me?").status_code == 200  # writing opens the window
+
+        prompt = stack.wait_for_prompt(count=before + 1)
+        assert prompt["recipient_id"] == alice
+        assert _request_id(prompt) == request.request_id
+        assert prompt["text"].startswith("Deploy v2\n")
+        assert stack.tap(prompt, "Approve").status_code == 200
+        assert run.wait(timeout=300) == 0, run.output()[-3000:]
+
+        decided = store.get_request(request.request_id)
+        assert (decided.chosen_option, decided.responded_by) == ("Approve", alice)
+        assert decided.recipient(alice).delivery is Delivery.SENT
+        assert "is kept and goes out when they next write" in run.output()

@@ -350,6 +350,69 @@ class TestSendMessage:
         assert "session" not in hook.__dict__
 
 
+def button(title: str = "Yes", payload: str = "ighil1:r1:Yes", kind: str = "postback") -> dict:
+    return {"type": kind, "title": title, "payload": payload}
+
+
+class TestSendButtons:
+    def test_request_shape_and_answer(self, make_hook, requests_mock):
+        requests_mock.post(SEND_URL, **OK)
+        buttons = [button(), button("No", "ighil1:r1:No")]
+        answer = make_hook().send_buttons("123", "Deploy?\nReply: Yes / No", buttons)
+        assert answer == {"recipient_id": "123", "message_id": "m_1"}
+        template = {"template_type": "button", "text": "Deploy?\nReply: Yes / No", "buttons": buttons}
+        assert requests_mock.last_request.json() == {
+            "recipient": {"id": "123"},
+            "messaging_type": "RESPONSE",
+            "message": {"attachment": {"type": "template", "payload": template}},
+            "appsecret_proof": PROOF,
+        }
+        assert requests_mock.last_request.headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+    def test_at_the_limits(self, make_hook, requests_mock):
+        requests_mock.post(SEND_URL, **OK)
+        hook = make_hook()
+        hook.send_buttons("123", "a" * 640, [button(f"{i}" * 20, "p" * 1000) for i in range(3)])
+        hook.send_buttons("123", "é" * 500, [button()])  # 1000 bytes, 500 characters
+        assert requests_mock.call_count == 2
+
+    @pytest.mark.parametrize(
+        ("args", "match"),
+        [
+            pytest.param(("123", "", [button()]), "text must be a non-empty string", id="empty-text"),
+            pytest.param(
+                ("123", "a" * 641, [button()]),
+                "text is 641 characters; a button template's text holds at most 640",
+                id="641-characters",
+            ),
+            pytest.param(
+                ("123", "é" * 500 + "a", [button()]),
+                "text is 1001 UTF-8 bytes; a button template's text holds at most 1000",
+                id="1001-bytes",
+            ),
+            pytest.param(("123", "hi", []), "1 to 3 buttons, got 0", id="no-buttons"),
+            pytest.param(
+                ("123", "hi", [button(str(i)) for i in range(4)]), "1 to 3 buttons, got 4", id="four"
+            ),
+            pytest.param(("123", "hi", [button("🇩🇪" * 6)]), "24 characters; at most 20", id="title-utf16"),
+            pytest.param(("123", "hi", [button(payload="p" * 1001)]), "payload is 1001", id="long-payload"),
+            pytest.param(("123", "hi", [button(kind="web_url")]), "postback button", id="url-button"),
+            pytest.param(("", "hi", [button()]), "IGSID", id="empty-recipient"),
+            pytest.param(("@alice", "hi", [button()]), "username", id="username-recipient"),
+        ],
+    )
+    def test_invalid_templates_fail_before_any_request(self, make_hook, requests_mock, args, match):
+        requests_mock.post(SEND_URL, **OK)
+        with pytest.raises(ValueError, match=match):
+            make_hook().send_buttons(*args)
+        assert requests_mock.call_count == 0
+
+    def test_graph_errors_are_typed(self, make_hook, requests_mock):
+        requests_mock.post(SEND_URL, **graph_error(10, 2534022, "Outside of allowed window"))
+        with pytest.raises(MessagingWindowClosedError):
+            make_hook().send_buttons("123", "hi", [button()])
+
+
 class TestRetries:
     def test_server_error_then_success(self, make_hook, requests_mock, clock):
         requests_mock.post(SEND_URL, [graph_error(2, status=500), OK])

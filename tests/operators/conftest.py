@@ -37,17 +37,25 @@ class RecordedSends:
 
 @pytest.fixture
 def sends(monkeypatch, instagram_conn_env) -> RecordedSends:
-    """Replace the Graph call of ``InstagramHook.send_message``; everything else is real."""
+    """Replace the Graph call of ``InstagramHook.send_message`` and ``send_buttons`` (a button template is
+    recorded with ``buttons``); everything else is real."""
     instagram_conn_env()
     recorded = RecordedSends()
 
-    def send_message(self, recipient_id, text, quick_replies=None, **kwargs):
+    def record(recipient_id: str, text: str, **choices: Any) -> dict[str, Any]:
         if recipient_id in recorded.fail:
             raise recorded.fail[recipient_id]
-        recorded.messages.append({"recipient_id": recipient_id, "text": text, "quick_replies": quick_replies})
+        recorded.messages.append({"recipient_id": recipient_id, "text": text, **choices})
         return {"recipient_id": recipient_id, "message_id": f"mid.{len(recorded.messages)}"}
 
+    def send_message(self, recipient_id, text, quick_replies=None, **kwargs):
+        return record(recipient_id, text, quick_replies=quick_replies)
+
+    def send_buttons(self, recipient_id, text, buttons, **kwargs):
+        return record(recipient_id, text, buttons=buttons)
+
     monkeypatch.setattr(InstagramHook, "send_message", send_message)
+    monkeypatch.setattr(InstagramHook, "send_buttons", send_buttons)
     return recorded
 
 

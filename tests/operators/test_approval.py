@@ -121,10 +121,10 @@ def test_an_untemplated_string_timeout_is_refused_when_the_dag_is_parsed():
         )
 
 
-def test_the_channel_operators_add_only_their_connection_and_whatsapps_template():
+def test_the_channel_operators_add_only_their_connection_whatsapps_template_and_instagrams_buttons():
     shared = set(inspect.signature(BaseApprovalOperator.__init__).parameters) - {"self", "kwargs", "conn_id"}
     for operator_class, extra in (
-        (InstagramApprovalOperator, {"instagram_conn_id"}),
+        (InstagramApprovalOperator, {"instagram_conn_id", "persistent_buttons"}),
         (MessengerApprovalOperator, {"messenger_conn_id"}),
         (
             WhatsAppApprovalOperator,

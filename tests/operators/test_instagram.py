@@ -11,6 +11,7 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import DownstreamTasksSkipped, TaskDeferred
 from sqlalchemy import select
 
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM, INSTAGRAM_BUTTONS
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
 from airflow_provider_instagram_hil.operators import approval as operator_module
@@ -20,6 +21,7 @@ from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.prompt import MASK, ReviewField
 from airflow_provider_instagram_hil.store import DecisionPolicy, Delivery, RequestStatus
 from airflow_provider_instagram_hil.store.schema import metadata
+from airflow_provider_instagram_hil.triggers.events import wake_payload
 from airflow_provider_instagram_hil.triggers.instagram import InstagramDecisionTrigger
 from airflow_provider_instagram_hil.typed_answers import request_code
 from airflow_provider_instagram_hil.version_compat import AirflowException, AirflowFailException
@@ -310,15 +312,17 @@ class TestExecute:
             pytest.param(ConnectionError("connection reset"), id="network"),
         ],
     )
+    @pytest.mark.parametrize("on_window_closed", ["fail", "wait"])
     def test_other_send_errors_cancel_and_reraise(
-        self, store, store_url, shared_store, sends, make_context, error
+        self, store, store_url, shared_store, sends, make_context, error, on_window_closed
     ):
         sends.fail[REVIEWER] = error
         context = make_context()
         with pytest.raises(type(error)) as info:
-            rendered(approval(store_url), context).execute(context)
+            rendered(approval(store_url, on_window_closed=on_window_closed), context).execute(context)
         assert info.value is error
         assert store.maintenance.count_by_status() == {"cancelled": 1}
+        assert store.outbox.counts() == {}  # only a closed window keeps a prompt
 
     def test_retry_after_a_failed_send_prompts_again(
         self, store, store_url, shared_store, sends, make_context
@@ -402,6 +406,36 @@ class TestExecute:
         with pytest.raises(AirflowFailException, match=f"{REVIEWER}, {OTHER_REVIEWER}"):
             rendered(approval(store_url, recipient_id=[REVIEWER, OTHER_REVIEWER]), context).execute(context)
         assert store.maintenance.count_by_status() == {"cancelled": 1}
+
+    def test_window_closed_with_wait_keeps_the_prompt_and_defers(
+        self, store, store_url, shared_store, sends, make_context, logs
+    ):
+        sends.fail[OTHER_REVIEWER] = window_closed()
+        context = make_context()
+        kwargs = {
+            "recipient_id": [REVIEWER, OTHER_REVIEWER],
+            "decision_policy": "all",
+            "on_window_closed": "wait",
+        }
+
+        request_id = deferred(rendered(approval(store_url, **kwargs), context), context).trigger.request_id
+
+        request = store.get_request(request_id)
+        assert request.status is RequestStatus.PENDING
+        assert [r.delivery for r in request.recipients] == [Delivery.SENT, Delivery.WAITING]
+        assert store.outbox.counts() == {"held": 1}
+        assert (
+            f"Recipient {OTHER_REVIEWER} has not written to the account within Instagram's messaging"
+            in logs()
+        )
+        # A rerun of the try neither sends nor keeps it again.
+        deferred(rendered(approval(store_url, **kwargs), context), context)
+        assert [m["recipient_id"] for m in sends.messages] == [REVIEWER]
+        assert store.outbox.counts() == {"held": 1}
+
+    def test_on_window_closed_is_checked_at_parse_time(self, store_url):
+        with pytest.raises(ValueError, match="on_window_closed must be one of 'fail', 'wait', got 'later'"):
+            approval(store_url, on_window_closed="later")
 
     def test_prompt_too_long_after_rendering_registers_nothing(
         self, store, store_url, shared_store, sends, make_context
@@ -578,3 +612,59 @@ class TestExecuteComplete:
     def test_unknown_option_is_refused(self, make_context):
         with pytest.raises(AirflowException, match="unexpected event"):
             approval().execute_complete(make_context(), event(option="Maybe"))
+
+
+class TestPersistentButtons:
+    def test_off_by_default(self):
+        operator = approval()
+        assert operator.persistent_buttons is False
+        assert operator.channel is INSTAGRAM
+        assert InstagramApprovalOperator.channel is INSTAGRAM
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            pytest.param(
+                ["a", "b", "c", "d"],
+                "^persistent_buttons: Instagram's button template holds at most 3 options, got 4; offer at "
+                r"most 3 options, or leave persistent_buttons off \(quick replies hold 13\)$",
+                id="four-options",
+            ),
+            pytest.param(["🇩🇪🇫🇷🇮🇹🇪🇸🇵🇹🇳🇱"], "button-template button holds at most 20", id="title-24-utf16"),
+        ],
+    )
+    def test_refused_when_the_dag_is_parsed(self, options, message):
+        with pytest.raises(ValueError, match=message):
+            approval(options=options, persistent_buttons=True)
+        approval(options=options)  # quick replies take them
+
+    def test_prompt_and_reminder_are_button_templates(
+        self, store, store_url, shared_store, sends, make_context, monkeypatch
+    ):
+        context = make_context()
+        operator = rendered(
+            approval(store_url, persistent_buttons=True, remind_after=timedelta(hours=1)), context
+        )
+        assert operator.channel is INSTAGRAM_BUTTONS
+        assert InstagramApprovalOperator.channel is INSTAGRAM  # the class keeps its channel
+        deferral = deferred(operator, context)
+
+        (prompt,) = sends.messages
+        assert "quick_replies" not in prompt
+        assert [(b["type"], b["title"]) for b in prompt["buttons"]] == [
+            ("postback", "Approve"),
+            ("postback", "Reject"),
+        ]
+        request_id = decode_payload(prompt["buttons"][0]["payload"]).request_id
+        assert deferral.trigger.request_id == request_id
+        # Typed answers still work on desktop and web, which show no buttons.
+        assert prompt["text"].endswith(f"\nReply: Approve / Reject (request {request_code(request_id)})")
+        assert store.get_request(request_id).recipients[0].prompt_message_id == "mid.1"
+
+        later = datetime.now(timezone.utc) + timedelta(hours=1, minutes=1)
+        monkeypatch.setattr(operator_module, "_utcnow", lambda: later)
+        with pytest.raises(TaskDeferred):
+            operator.execute_complete(context, wake_payload(request_id))
+        reminder = sends.messages[1]
+        assert reminder["text"].startswith("Reminder: 'Publish dataset sales?' still needs your answer")
+        assert [b["title"] for b in reminder["buttons"]] == ["Approve", "Reject"]

@@ -143,6 +143,9 @@ class TestInit:
             ),
             pytest.param({"delivery_wait": -1}, "delivery_wait", id="wait"),
             pytest.param(
+                {"on_window_closed": "wait"}, "set template_name to reach a reviewer", id="on-window-closed"
+            ),
+            pytest.param(
                 {"template_name": "a", "subject": "s" * 901},
                 "template's body variable holds at most 900",
                 id="template-subject",

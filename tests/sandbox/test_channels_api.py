@@ -1,4 +1,5 @@
-"""The sandbox's Messenger and WhatsApp endpoints over real loopback HTTP, driven by the real hooks."""
+"""The sandbox's Messenger and WhatsApp endpoints, and Instagram's button template, over real loopback HTTP,
+driven by the real hooks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import requests
 from credentials import TEST_TOKEN
 
+from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM_BUTTONS
 from airflow_provider_instagram_hil.channels.messenger import MESSENGER
 from airflow_provider_instagram_hil.channels.whatsapp import WHATSAPP
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
@@ -22,7 +24,9 @@ from airflow_provider_instagram_hil.hooks.whatsapp import WhatsAppHook
 from airflow_provider_instagram_hil.payloads import decode_payload
 from airflow_provider_instagram_hil.sandbox.graph_answers import SANDBOX_PAGE, SANDBOX_PHONE_NUMBER_ID
 from airflow_provider_instagram_hil.sandbox.graph_api import SandboxGraphApi
+from airflow_provider_instagram_hil.sandbox.reviewer import tap_event
 from airflow_provider_instagram_hil.store import Delivery
+from airflow_provider_instagram_hil.webhook.events import Tap, parse_payload
 from airflow_provider_instagram_hil.webhook.statuses import status_updates
 
 PAGE_TOKEN = "sandbox-page-token-77"
@@ -149,6 +153,62 @@ class TestMessenger:
         )
         assert response.status_code == 400
         assert "2000" in response.json()["error"]["message"]
+
+
+IGSID = "6200000000000001"
+
+
+class TestInstagramButtonTemplate:
+    def test_recorded_and_tapped_as_an_instagram_postback(self, sandbox, instagram_conn_env):
+        instagram_conn_env(host=sandbox.url, password=TEST_TOKEN, extra={"app_secret": None})
+        hook = InstagramHook(max_attempts=1)
+        INSTAGRAM_BUTTONS.send_prompt(hook, IGSID, "Deploy?\nReply: Yes / No", RID, ["Yes", "No"])
+        [message] = sandbox.messages
+        assert (message["channel"], message["kind"], message["text"]) == (
+            "instagram",
+            "button_template",
+            "Deploy?\nReply: Yes / No",
+        )
+        assert [o["title"] for o in message["options"]] == ["Yes", "No"]
+
+        event = tap_event(message, "No")
+        assert event["object"] == "instagram"
+        assert parse_payload(event) == [
+            Tap(
+                "instagram",
+                IGSID,
+                RID,
+                "No",
+                event["entry"][0]["messaging"][0]["postback"]["mid"],
+                "postback",
+            )
+        ]
+
+    @pytest.mark.parametrize(
+        ("text", "limit"),
+        [
+            pytest.param("a" * 641, "640 characters", id="641-characters"),
+            pytest.param("é" * 501, "1000", id="1002-bytes"),
+        ],
+    )
+    def test_text_limits(self, sandbox, text, limit):
+        template = {
+            "template_type": "button",
+            "text": text,
+            "buttons": [{"type": "postback", "title": "Yes", "payload": "p"}],
+        }
+        response = requests.post(
+            f"{sandbox.url}/v25.0/me/messages",
+            json={
+                "recipient": {"id": IGSID},
+                "message": {"attachment": {"type": "template", "payload": template}},
+            },
+            headers={"Authorization": f"Bearer {TEST_TOKEN}"},
+            timeout=5,
+        )
+        assert response.status_code == 400
+        assert limit in response.json()["error"]["message"]
+        assert sandbox.messages == []
 
 
 class TestWhatsApp:

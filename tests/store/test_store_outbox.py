@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from airflow_provider_instagram_hil.store import DecisionStore, OutboxMessage
+from airflow_provider_instagram_hil.store import DecisionStore, Delivery, OutboxMessage, RequestStatus
 
-from .store_support import REVIEWER, T0, run_processes
+from .store_support import OPTIONS, OTHER_REVIEWER, REVIEWER, T0, run_processes
 
 LEASE = timedelta(seconds=30)
 
@@ -78,6 +78,67 @@ class TestResults:
 
         assert store.outbox.counts() == {"failed": 1}
         assert store.outbox.claim(10, LEASE, now=T0 + timedelta(days=1)) == []
+
+
+class TestKeptPrompts:
+    """A prompt Meta refused (window closed) is kept until its reviewer writes to the account."""
+
+    def _request(self, store, map_index=-1):
+        request, _ = store.register_request(
+            dag_id="deploy",
+            run_id="manual__1",
+            task_id="approve",
+            map_index=map_index,
+            recipients=[REVIEWER, OTHER_REVIEWER],
+            options=list(OPTIONS),
+            expires_at=T0 + timedelta(hours=1),
+            now=T0,
+        )
+        return request.request_id
+
+    def _delivery(self, store, request_id, recipient_id):
+        request = store.get_request(request_id)
+        return next(r.delivery for r in request.recipients if r.recipient_id == recipient_id)
+
+    def test_a_kept_prompt_is_not_sent_until_its_reviewer_writes(self, store):
+        request_id = self._request(store)
+        store.hold_prompt(request_id, REVIEWER, "Ship it?", "window closed", now=T0)
+
+        assert store.outbox.claim(10, LEASE, now=T0 + timedelta(hours=1)) == []
+        assert store.outbox.counts() == {"held": 1}
+        assert self._delivery(store, request_id, REVIEWER) is Delivery.WAITING
+        request = store.get_request(request_id)
+        assert [r.delivery_error for r in request.recipients if r.recipient_id == REVIEWER] == [
+            "window closed"
+        ]
+
+        assert store.release_prompts("instagram", REVIEWER, [request_id], now=T0 + timedelta(minutes=5)) == 1
+
+        (item,) = store.outbox.claim(10, LEASE, now=T0 + timedelta(minutes=5))
+        assert (item.kind, item.text, item.recipient_id, item.request_id) == (
+            "prompt",
+            "Ship it?",
+            REVIEWER,
+            request_id,
+        )
+        assert self._delivery(store, request_id, REVIEWER) is Delivery.CONTACTED
+        assert store.release_prompts("instagram", REVIEWER, [request_id]) == 0  # released once
+
+    def test_only_the_writer_s_prompts_of_the_given_requests_are_released(self, store):
+        first, second = self._request(store), self._request(store, map_index=1)
+        for request_id in (first, second):
+            store.hold_prompt(request_id, REVIEWER, f"prompt {request_id}", "window closed", now=T0)
+        store.hold_prompt(first, OTHER_REVIEWER, "other", "window closed", now=T0)
+
+        assert store.release_prompts("messenger", REVIEWER, [first, second]) == 0  # another channel
+        assert store.release_prompts("instagram", REVIEWER, [first]) == 1
+        assert store.release_prompts("instagram", REVIEWER, []) == 0
+
+        (item,) = store.outbox.claim(10, LEASE)
+        assert (item.recipient_id, item.request_id) == (REVIEWER, first)
+        assert self._delivery(store, second, REVIEWER) is Delivery.WAITING
+        assert self._delivery(store, first, OTHER_REVIEWER) is Delivery.WAITING
+        assert store.get_request(first).status is RequestStatus.PENDING
 
 
 def _claim_all(url, barrier, results):

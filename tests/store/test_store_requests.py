@@ -214,6 +214,18 @@ class TestSupersede:
         assert store.get_request(newer.request_id).status is RequestStatus.PENDING
         assert older.status is RequestStatus.PENDING
 
+    def test_the_newest_try_of_a_task_instance(self, store):
+        first, _ = _register(store, try_number=1)
+        third, _ = _register(store, try_number=3)
+        second, _ = _register(store, try_number=2)
+        other_map, _ = _register(store, try_number=4, map_index=0)
+
+        for request in (first, second, third):
+            assert store.newest_try_request(request.request_id).request_id == third.request_id
+        assert store.newest_try_request(other_map.request_id).request_id == other_map.request_id
+        assert store.newest_try_request("0" * len(first.request_id)) is None
+        assert store.newest_try_request("not an id") is None
+
 
 class TestCancelRequest:
     def test_cancels_only_a_pending_request(self, store):

@@ -192,21 +192,45 @@ class TestRun:
         assert payload["error"] == "the approval request was cancelled (no prompt could be sent)"
         assert payload["responses"] == []
 
-    def test_superseded_request_is_an_error(self, store, store_url, shared_store, make_request, first_event):
+    def test_a_replaced_request_is_followed_to_the_newer_try(
+        self, store, store_url, shared_store, make_request, first_event
+    ):
+        # Airflow on SQLite may give the newer try's trigger this trigger's id: this trigger then runs for
+        # the newer try, so it must not fire "superseded" into it but wait for the newer try's request.
         request = make_request()
-        store.register_request(
-            dag_id=request.dag_id,
-            run_id=request.run_id,
-            task_id=request.task_id,
-            map_index=request.map_index,
-            try_number=2,
-            recipients=[REVIEWER],
-            options=["Approve", "Reject"],
-            expires_at=request.expires_at,
+        newer = _register_newer_try(store, request)
+        trigger = trigger_for(request, store_url)
+
+        async def scenario():
+            waiting = asyncio.ensure_future(first_event(trigger))
+            await wait_until(lambda: StorePoller.for_store(shared_store).waiting_ids == {newer})
+            assert not waiting.done()
+            await asyncio.to_thread(store.record_decision, newer, option="Approve", responder_id=REVIEWER)
+            return await waiting
+
+        payload = asyncio.run(scenario()).payload
+        assert (payload["request_id"], payload["status"], payload["chosen_option"]) == (
+            newer,
+            "decided",
+            "Approve",
         )
+        assert store.get_request(request.request_id).status is RequestStatus.SUPERSEDED
+
+    def test_a_newer_try_decided_already_fires_at_once(
+        self, store, store_url, shared_store, make_request, first_event
+    ):
+        request = make_request()
+        newer = _register_newer_try(store, request)
+        store.record_decision(newer, option="Reject", responder_id=REVIEWER)
         payload = asyncio.run(first_event(trigger_for(request, store_url))).payload
-        assert payload["status"] == "error"
-        assert payload["error"] == "the approval request was superseded by a newer try (replaced by try 2)"
+        assert (payload["request_id"], payload["chosen_option"]) == (newer, "Reject")
+
+    def test_the_newer_try_deadline_applies(self, store, store_url, shared_store, make_request, first_event):
+        request = make_request(expires_in=60)
+        newer = _register_newer_try(store, request, expires_in=0.3)
+        payload = asyncio.run(first_event(trigger_for(request, store_url))).payload
+        assert (payload["request_id"], payload["status"]) == (newer, "timed_out")
+        assert store.get_request(newer).status is RequestStatus.EXPIRED
 
     def test_on_kill_cancels_the_request(self, store, store_url, shared_store, make_request):
         request = make_request()
@@ -429,22 +453,15 @@ class TestEndFromTrigger:
     ):
         request = make_request()
         store.record_decision(request.request_id, option="Approve", responder_id=REVIEWER)
-        store.register_request(
-            dag_id=request.dag_id,
-            run_id=request.run_id,
-            task_id=request.task_id,
-            map_index=request.map_index,
-            try_number=request.try_number + 1,
-            recipients=[REVIEWER],
-            options=["Approve", "Reject"],
-            expires_at=request.expires_at,
-        )
+        newer = _register_newer_try(store, request)
+        store.record_decision(newer, option="Approve", responder_id=REVIEWER)
 
         event = asyncio.run(first_event(self._ending(request, store_url)))
 
-        # The worker of the newer try decides what this event means (it ignores it and waits again).
+        # Only the newer try's own trigger ends it; this one hands the newer try's decision to a worker,
+        # which checks it against the try it resumes.
         assert not isinstance(event, TaskSuccessEvent)
-        assert event.payload["chosen_option"] == "Approve"
+        assert (event.payload["request_id"], event.payload["chosen_option"]) == (newer, "Approve")
 
 
 class TestTimeoutDecisionRace:
@@ -484,3 +501,24 @@ class TestTimeoutDecisionRace:
             outcomes.add(tap.outcome)
         assert Outcome.RECORDED in outcomes  # the race really was run from both sides
         assert outcomes - {Outcome.RECORDED}
+
+
+def _register_newer_try(store, request, *, expires_in: float | None = None) -> str:
+    """Register try ``request.try_number + 1`` of the same task instance; return its request id."""
+    expires_at = (
+        request.expires_at
+        if expires_in is None
+        else datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+    )
+    newer, created = store.register_request(
+        dag_id=request.dag_id,
+        run_id=request.run_id,
+        task_id=request.task_id,
+        map_index=request.map_index,
+        try_number=request.try_number + 1,
+        recipients=[REVIEWER],
+        options=["Approve", "Reject"],
+        expires_at=expires_at,
+    )
+    assert created
+    return newer.request_id

@@ -86,6 +86,33 @@ class TestTaps:
         assert sender.sent == ([(responder, reply)] if reply else [])
         assert sender.channels == ([channel] if reply else [])
 
+    def test_a_button_template_tap_after_a_typed_message_is_recorded(
+        self, client, hil_store, pending, sender, drain
+    ):
+        # Instagram's persistent buttons: the reviewer writes first (quick replies would vanish), then taps
+        # the template's postback button, which is still there.
+        request = pending(subject="Deploy v2")
+
+        chat = post_signed(client, load_payload("instagram_text_chat", request.request_id))
+        assert chat.get_json() == {"status": "ok", "events": 1, "recorded": 0}
+        assert hil_store.get_request(request.request_id).status is RequestStatus.PENDING
+
+        tap = post_signed(client, load_payload("instagram_postback", request.request_id))
+
+        assert tap.get_json() == {"status": "ok", "events": 1, "recorded": 1}
+        decided = hil_store.get_request(request.request_id)
+        assert (decided.status, decided.chosen_option, decided.responded_by) == (
+            RequestStatus.DECIDED,
+            "reject",
+            IG_REVIEWER,
+        )
+        assert [(r.channel, r.source) for r in decided.responses] == [("instagram", "instagram")]
+        drain()
+        assert sender.sent == [
+            (IG_REVIEWER, "To answer 'Deploy v2', reply with one of: 1 approve / 2 reject."),
+            (IG_REVIEWER, RECORDED_REJECT),
+        ]
+
     def test_quick_reply_keeps_metas_mid(self, client, hil_store, pending):
         request = pending()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -336,6 +337,63 @@ class TestOutboxSender:
 
         assert sent == ["u1"]
         assert "the reviewer may get it twice" in caplog.text
+
+    def _kept_prompt(self, store, reviewer="u1"):
+        request, _ = store.register_request(
+            dag_id="deploy",
+            run_id="manual__1",
+            task_id="approve",
+            recipients=[reviewer],
+            options=["Approve", "Reject"],
+            expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+        )
+        store.hold_prompt(request.request_id, reviewer, "Ship it?", "window closed")
+        store.release_prompts("instagram", reviewer, [request.request_id])
+        return request.request_id
+
+    def test_a_kept_prompt_goes_out_with_its_buttons_and_counts_as_the_prompt(self, store):
+        request_id = self._kept_prompt(store)
+        prompts, replies = [], []
+
+        def prompt(channel, recipient, text, request, options):
+            prompts.append((channel, recipient, text, request, list(options)))
+            return "m.prompt"
+
+        sender = OutboxSender(store.outbox, lambda *a: replies.append(a) or "m", prompt=prompt).start()
+        try:
+            assert sender.drain(timeout=10)
+        finally:
+            sender.stop()
+
+        assert prompts == [("instagram", "u1", "Ship it?", request_id, ["Approve", "Reject"])]
+        assert replies == []
+        (recipient,) = store.get_request(request_id).recipients
+        assert (recipient.delivery, recipient.prompt_message_id) == (Delivery.SENT, "m.prompt")
+        assert recipient.prompted_at is not None
+        assert store.outbox.counts() == {"sent": 1}
+
+    @pytest.mark.parametrize("closed", [True, False], ids=["request-closed", "no-prompt-sender"])
+    def test_a_kept_prompt_that_cannot_or_need_not_go_out_is_closed(self, store, caplog, closed):
+        caplog.set_level(logging.INFO, logger="airflow_provider_instagram_hil.webhook")
+        request_id = self._kept_prompt(store)
+        if closed:
+            store.record_decision(request_id, option="Approve", responder_id="u1")
+        prompts = []
+
+        sender = OutboxSender(
+            store.outbox,
+            lambda *a: pytest.fail("a kept prompt is never sent as a plain reply"),
+            prompt=(lambda *a: prompts.append(a) or "m") if closed else None,
+        ).start()
+        try:
+            assert sender.drain(timeout=10)
+        finally:
+            sender.stop()
+
+        assert prompts == []
+        assert store.outbox.counts() == {"failed": 1}
+        why = "the request is no longer pending" if closed else "this webhook sends no prompts"
+        assert f"Not sending the prompt kept for u1 (request {request_id}): {why}" in caplog.text
 
     @pytest.mark.parametrize(
         "kwargs", [{"threads": 0}, {"batch": 0}, {"max_attempts": 0}, {"poll_interval": 0}], ids=str

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from airflow_provider_instagram_hil.store import RecipientSpec, RequestStatus
+from airflow_provider_instagram_hil.store import Delivery, RecipientSpec, RequestStatus
 from airflow_provider_instagram_hil.typed_answers import request_code
 
 from .webhook_support import IG_OTHER_REVIEWER, IG_REVIEWER, STRANGER, post_signed
@@ -204,3 +204,40 @@ class TestReasonRequired:
         post_signed(client, typed("reject: the numbers are off"))
 
         assert hil_store.get_request(request.request_id).chosen_option == "reject"
+
+
+class TestKeptPrompts:
+    """``on_window_closed="wait"``: a prompt Meta refused goes out once the reviewer writes."""
+
+    def test_writing_releases_the_kept_prompt_and_answers_nothing(
+        self, client, hil_store, ask, sender, drain
+    ):
+        request = ask()
+        hil_store.hold_prompt(request.request_id, IG_REVIEWER, "Deploy v2?", "window closed")
+
+        response = post_signed(client, typed("approve"))  # they cannot have seen the prompt yet
+
+        assert response.get_json()["recorded"] == 0
+        drain()
+        assert sender.prompts == [(IG_REVIEWER, "Deploy v2?", request.request_id, ["approve", "reject"])]
+        assert sender.sent == []
+        kept = hil_store.get_request(request.request_id)
+        assert kept.status is RequestStatus.PENDING
+        (alice,) = [r for r in kept.recipients if r.recipient_id == IG_REVIEWER]
+        assert (alice.delivery, alice.prompt_message_id) == (Delivery.SENT, "mid.prompt.1")
+
+        post_signed(client, typed("approve"))  # now it is an answer
+
+        assert hil_store.get_request(request.request_id).chosen_option == "approve"
+
+    def test_another_reviewer_writing_releases_nothing(self, client, hil_store, ask, sender, drain):
+        request = ask()
+        prompted(hil_store, request)
+        hil_store.hold_prompt(request.request_id, IG_REVIEWER, "Deploy v2?", "window closed")
+
+        post_signed(client, typed("hello", sender=IG_OTHER_REVIEWER))  # bob has his prompt: a hint
+        drain()
+
+        assert sender.prompts == []
+        assert [who for who, _ in sender.sent] == [IG_OTHER_REVIEWER]
+        assert hil_store.outbox.counts() == {"held": 1, "sent": 1}

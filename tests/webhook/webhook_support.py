@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,10 +59,20 @@ class RecordingSender:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.prompts: list[tuple[str, str, str, list[str]]] = []
         self.channels: list[str] = []
         self.fail_with: Exception | None = None
         self.observer = None  # called with (recipient_id, text) before recording, e.g. to look at the store
         self._lock = threading.Lock()
+
+    def send_prompt(
+        self, channel: str, recipient_id: str, text: str, request_id: str, options: Sequence[str]
+    ) -> str:
+        """A kept prompt (``on_window_closed="wait"``), recorded in ``prompts``."""
+        with self._lock:
+            self.prompts.append((recipient_id, text, request_id, list(options)))
+            self.channels.append(channel)
+            return f"mid.prompt.{len(self.prompts)}"
 
     def __call__(self, channel: str, recipient_id: str, text: str) -> str:
         if self.observer is not None:

@@ -43,3 +43,12 @@ with DAG(dag_id="reviewer_follow_up", schedule=None, catchup=False, tags=["test"
         escalate_to={"carol": CAROL},
         escalate_after=timedelta(seconds=5),
     )
+
+with DAG(dag_id="reviewer_window", schedule=None, catchup=False, tags=["test"]):
+    InstagramApprovalOperator(
+        task_id="approve",
+        recipient_id={"alice": "{{ var.value.instagram_hil_reviewer_id }}"},
+        subject="Deploy v2",
+        response_timeout=timedelta(minutes=5),
+        on_window_closed="wait",
+    )
