@@ -15,6 +15,7 @@ from airflow_provider_instagram_hil.channels.instagram import INSTAGRAM, INSTAGR
 from airflow_provider_instagram_hil.exceptions import InstagramApiError, MessagingWindowClosedError
 from airflow_provider_instagram_hil.links.instagram import REQUEST_ID_XCOM_KEY
 from airflow_provider_instagram_hil.operators import approval as operator_module
+from airflow_provider_instagram_hil.operators import prompting as prompting_module
 from airflow_provider_instagram_hil.operators.approval import DEFERRAL_GRACE
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
 from airflow_provider_instagram_hil.payloads import decode_payload
@@ -663,6 +664,7 @@ class TestPersistentButtons:
 
         later = datetime.now(timezone.utc) + timedelta(hours=1, minutes=1)
         monkeypatch.setattr(operator_module, "_utcnow", lambda: later)
+        monkeypatch.setattr(prompting_module, "_utcnow", lambda: later)
         with pytest.raises(TaskDeferred):
             operator.execute_complete(context, wake_payload(request_id))
         reminder = sends.messages[1]
