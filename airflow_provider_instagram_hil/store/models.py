@@ -247,7 +247,7 @@ class OutboxMessage:
     """The inbound event it answers, when nothing else is recorded for it: queued once per key."""
     held: bool = False
     """Kept until the recipient next writes to the account (a prompt Meta refused: the window was
-    closed); see ``OutboxQueue.release_held``."""
+    closed); see ``DecisionStore.release_prompts``."""
 
 
 @dataclass(frozen=True)
