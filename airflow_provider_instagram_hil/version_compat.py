@@ -75,6 +75,20 @@ def auth_manager() -> Any:
         return create_auth_manager()
 
 
+def task_instance_state(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
+    """One task instance's state as Airflow's API server sees it now, asked from a running trigger
+    through the triggerer's Task SDK channel (as the standard provider's ``WorkflowTrigger`` does).
+    Blocking: call it in a thread. None when there is no such task instance."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    states = RuntimeTaskInstance.get_task_states(
+        dag_id=dag_id, map_index=map_index, task_ids=[task_id], run_ids=[run_id]
+    )
+    key = task_id if map_index < 0 else f"{task_id}_{map_index}"
+    state = states.get(run_id, {}).get(key)
+    return None if state is None else str(getattr(state, "value", state))  # a str or a state enum
+
+
 if TYPE_CHECKING:
     # Type-only: the task context handed to execute() / execute_complete().
     from airflow.sdk import Context as Context
@@ -100,4 +114,5 @@ __all__ = [
     "auth_manager",
     "conf",
     "mask_secret",
+    "task_instance_state",
 ]

@@ -116,12 +116,23 @@ class ManagedProcess:
             os.killpg(self._proc.pid, signal.SIGKILL)
             self.wait(timeout=30)
 
+    def freeze(self) -> None:
+        """SIGSTOP the process group: it stays alive but does nothing (a host that stalls)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT the process group after :meth:`freeze`."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        """SIGTERM, then SIGKILL after ``timeout`` seconds (a frozen process is thawed to hear it)."""
         if self._proc is None or self._proc.poll() is not None:
             return
         try:
             os.killpg(self._proc.pid, signal.SIGTERM)
+            os.killpg(self._proc.pid, signal.SIGCONT)
             self.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()

@@ -28,8 +28,6 @@ from airflow_provider_instagram_hil.sandbox.processes import ManagedProcess, Pro
 from airflow_provider_instagram_hil.sandbox.stack import DEFAULT_REVIEWER_ID, SandboxStack
 
 WebhookMode = Literal["standalone", "api-server"]
-#: The long-running components, in the order they are stopped.
-COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 WEBHOOK_URL_PREFIX = "/instagram-hil"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
@@ -181,10 +179,12 @@ class AirflowServices(SandboxStack):
             self.webhook_url = f"{self.api_url}{WEBHOOK_URL_PREFIX}/webhooks/instagram"
         self.wait_healthy(self.start_timeout - (time.monotonic() - began))
 
-    def start_component(self, name: str, *args: str) -> ManagedProcess:
+    def start_component(self, name: str, *args: str, command: str | None = None) -> ManagedProcess:
         """Start (or restart) one Airflow component, e.g. ``"triggerer"``, in its own process group.
 
         :param args: its command-line arguments; a restart without any reuses the previous ones.
+        :param command: the ``airflow`` subcommand when ``name`` is not one (a second triggerer,
+            ``start_component("triggerer-2", command="triggerer")``).
         """
         old = self.components.get(name)
         if old is not None:
@@ -193,7 +193,7 @@ class AirflowServices(SandboxStack):
         self._component_args[name] = args
         proc = ManagedProcess(
             name,
-            [self.airflow_bin(), name, *args],
+            [self.airflow_bin(), command or name, *args],
             env=self.env(),
             log_path=self.home / "logs" / f"{name}.log",
             cwd=self.home,
@@ -226,7 +226,7 @@ class AirflowServices(SandboxStack):
         for client in self._clients:
             client.close()
         self._clients, self._admin = [], None
-        running = [self.components[name] for name in COMPONENTS if name in self.components]
+        running = [proc for proc in self.components.values() if proc.returncode is None]
         if running:
             with ThreadPoolExecutor(len(running)) as pool:
                 list(pool.map(lambda proc: proc.stop(timeout=20), running))

@@ -32,7 +32,13 @@ from airflow_provider_instagram_hil.triggers.events import (
     wake_payload,
 )
 from airflow_provider_instagram_hil.triggers.poller import MAX_BACKOFF_SECONDS, StorePoller, Waiter
-from airflow_provider_instagram_hil.version_compat import BaseTrigger, TaskSuccessEvent, TriggerEvent, XCom
+from airflow_provider_instagram_hil.version_compat import (
+    BaseTrigger,
+    TaskSuccessEvent,
+    TriggerEvent,
+    XCom,
+    task_instance_state,
+)
 
 #: How long after the deadline the trigger keeps trying to reach a failing store before giving up.
 EXPIRE_RETRY_SECONDS = 300.0
@@ -40,6 +46,8 @@ EXPIRE_RETRY_SECONDS = 300.0
 
 #: Said in the store when a user action in Airflow stops the waiting task.
 STOPPED_IN_AIRFLOW = "the task was stopped in Airflow (cleared, or marked success or failed)"
+#: Airflow's state of a task instance whose trigger waits.
+DEFERRED = "deferred"
 
 
 class InstagramDecisionTrigger(BaseTrigger):
@@ -234,8 +242,15 @@ class InstagramDecisionTrigger(BaseTrigger):
 
     async def on_kill(self) -> None:
         """A user cleared the task or marked it success or failed: close its request, so a later tap is
-        told so instead of "Recorded". Airflow calls this only for such user actions, never when the
-        trigger merely moves to another triggerer."""
+        told so instead of "Recorded".
+
+        Airflow 3.3 calls this for such user actions, but (3.3.2) also when another triggerer took this
+        trigger over because this triggerer missed its heartbeats: the old triggerer then cancels its copy
+        as if a user had acted. So the request is closed only once the task has left ``deferred``; while
+        it still waits (or its state cannot be read), the request stays open.
+        """
+        if not await self._task_stopped():
+            return
         store = self._store()
         try:
             cancelled = await asyncio.to_thread(
@@ -246,6 +261,37 @@ class InstagramDecisionTrigger(BaseTrigger):
             return
         if cancelled:
             self.log.info("Request %s cancelled: %s", self.request_id, STOPPED_IN_AIRFLOW)
+
+    async def _task_stopped(self) -> bool:
+        """Whether Airflow reports this trigger's task out of ``deferred`` (cleared, marked, failed)."""
+        ti = self.task_instance
+        try:
+            if ti is None:
+                raise LookupError("the triggerer gave this trigger no task instance")
+            state = await asyncio.to_thread(
+                task_instance_state,
+                ti.dag_id,
+                ti.run_id,
+                ti.task_id,
+                ti.map_index if ti.map_index is not None else -1,
+            )
+        except Exception as exc:
+            self.log.warning(
+                "Request %s: Airflow cancelled its trigger, but the task's state could not be read (%s: %s); "
+                "leaving the request open",
+                self.request_id,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        if state == DEFERRED:
+            self.log.info(
+                "Request %s: its task still waits (the trigger moved to another triggerer); the request "
+                "stays open",
+                self.request_id,
+            )
+            return False
+        return True
 
     async def cleanup(self) -> None:
         """Leave the shared poller (the trigger may be cancelled or moved to another triggerer)."""

@@ -31,9 +31,17 @@ def _request_id(prompt: dict) -> str:
     return prompt["quick_replies"][0]["payload"].split(":")[1]
 
 
+#: Triggerers heartbeat every second and count as gone after 5 s (Airflow's defaults: 5 s and 30 s), so
+#: the take-over test needs no long stall.
+TRIGGERER_HEALTH = {
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
+}
+
+
 @pytest.fixture(scope="module")
 def stack():
-    with AirflowServices(DAGS, poll_interval=0.5) as services:
+    with AirflowServices(DAGS, poll_interval=0.5, extra_env=TRIGGERER_HEALTH) as services:
         for dag_id in (APPROVAL, RETRY):
             services.admin.wait_for_dag(dag_id)
             services.admin.unpause(dag_id)
@@ -153,3 +161,37 @@ class TestRetry:
         stack.wait_until_released(RETRY, run_id, "approve", try_number=2)
         assert stack.tap(second, "Approve").json()["recorded"] == 1
         assert stack.admin.wait_for_dag_run(RETRY, run_id)["state"] == "success"
+
+
+class TestTriggererTakeover:
+    def test_a_trigger_another_triggerer_took_over_keeps_its_request(self, stack):
+        """A triggerer that stalls past the health threshold loses its triggers to another one; back, it
+        cancels its own copies, and Airflow 3.3.2 calls ``on_kill`` for that as for a user action. The
+        task still waits, so its request stays open and the reviewer's tap still ends it."""
+        run_id, prompt = _waiting(stack)
+
+        def records(event: str) -> list[dict]:
+            return [r for r in stack.trigger_log_records(APPROVAL, run_id, "approve") if event in r["event"]]
+
+        first = stack.components["triggerer"]
+        second = stack.start_component("triggerer-2", command="triggerer")
+        try:
+            first.freeze()
+            try:
+                wait_until(
+                    lambda: len(records("starting")) >= 2 or None, 120, "the second triggerer to take over"
+                )
+            finally:
+                first.thaw()
+            # The first triggerer finds the trigger gone from its share and cancels its copy.
+            wait_until(lambda: records("trigger completed") or None, 60, "the first triggerer's copy to end")
+            if AIRFLOW_V_3_3_PLUS:
+                assert records("Trigger cancelled by user action, invoking on_kill")
+                assert records("its task still waits (the trigger moved to another triggerer)")
+            assert stack.store().get_request(_request_id(prompt)).status is RequestStatus.PENDING
+
+            assert stack.tap(prompt, "Approve").json()["recorded"] == 1
+            assert stack.admin.wait_for_dag_run(APPROVAL, run_id)["state"] == "success"
+        finally:
+            second.stop()
+            del stack.components["triggerer-2"]

@@ -232,20 +232,70 @@ class TestRun:
         assert (payload["request_id"], payload["status"]) == (newer, "timed_out")
         assert store.get_request(newer).status is RequestStatus.EXPIRED
 
-    def test_on_kill_cancels_the_request(self, store, store_url, shared_store, make_request):
-        request = make_request()
+    @staticmethod
+    def _killed(monkeypatch, request, store_url, state):
+        """A trigger whose on_kill reads ``state`` (or raises it) for its task instance from Airflow."""
+        asked = []
+
+        def task_state(dag_id, run_id, task_id, map_index):
+            asked.append((dag_id, run_id, task_id, map_index))
+            if isinstance(state, Exception):
+                raise state
+            return state
+
+        monkeypatch.setattr(trigger_module, "task_instance_state", task_state)
         trigger = trigger_for(request, store_url)
-
+        trigger.task_instance = types.SimpleNamespace(
+            dag_id=request.dag_id, task_id=request.task_id, run_id=request.run_id, map_index=None
+        )
         asyncio.run(trigger.on_kill())
+        return asked
 
+    @pytest.mark.parametrize("state", ["failed", "success", None, "scheduled"])
+    def test_on_kill_cancels_the_request_of_a_stopped_task(
+        self, monkeypatch, store, store_url, shared_store, make_request, state
+    ):
+        request = make_request()
+
+        asked = self._killed(monkeypatch, request, store_url, state)
+
+        assert asked == [(request.dag_id, request.run_id, request.task_id, -1)]
         cancelled = store.get_request(request.request_id)
         assert cancelled.status is RequestStatus.CANCELLED
         assert cancelled.closed_reason == trigger_module.STOPPED_IN_AIRFLOW
         # A decided request stays decided: on_kill only closes what is still pending.
         decided = make_request()
         store.record_decision(decided.request_id, option="Approve", responder_id=REVIEWER)
-        asyncio.run(trigger_for(decided, store_url).on_kill())
+        self._killed(monkeypatch, decided, store_url, state)
         assert store.get_request(decided.request_id).status is RequestStatus.DECIDED
+
+    def test_on_kill_of_a_moved_trigger_keeps_the_request(
+        self, monkeypatch, store, store_url, shared_store, make_request, caplog, capsys
+    ):
+        # Airflow 3.3.2 also calls on_kill when another triggerer took the trigger over: the task still
+        # waits, so its request must stay open for the reviewer's answer.
+        request = make_request()
+
+        self._killed(monkeypatch, request, store_url, "deferred")
+
+        assert store.get_request(request.request_id).status is RequestStatus.PENDING
+        logged = caplog.text + capsys.readouterr().out
+        assert f"Request {request.request_id}: its task still waits" in logged
+
+    @pytest.mark.parametrize("failure", [ConnectionError("supervisor gone"), None])
+    def test_on_kill_keeps_the_request_when_the_task_state_is_unknown(
+        self, monkeypatch, store, store_url, shared_store, make_request, caplog, capsys, failure
+    ):
+        request = make_request()
+        if failure is None:  # no task instance handed to the trigger
+            monkeypatch.setattr(trigger_module, "task_instance_state", lambda *a: pytest.fail("asked"))
+            asyncio.run(trigger_for(request, store_url).on_kill())
+        else:
+            self._killed(monkeypatch, request, store_url, failure)
+
+        assert store.get_request(request.request_id).status is RequestStatus.PENDING
+        logged = caplog.text + capsys.readouterr().out
+        assert "the task's state could not be read" in logged
 
     def test_on_kill_survives_a_store_outage(
         self, monkeypatch, store_url, shared_store, make_request, caplog, capsys
@@ -256,7 +306,7 @@ class TestRun:
             raise StoreUnavailableError("Decision store is unavailable: OperationalError")
 
         monkeypatch.setattr(shared_store, "cancel_request", down)
-        asyncio.run(trigger_for(request, store_url).on_kill())
+        self._killed(monkeypatch, request, store_url, "failed")
         logged = caplog.text + capsys.readouterr().out
         assert f"Request {request.request_id}: could not cancel it" in logged
 
