@@ -57,6 +57,8 @@ class Channel(ABC):
     hook_conn_arg: ClassVar[str]
     #: Where a reviewer reads the channel's conversations (no channel has a public link to one thread).
     inbox_url: ClassVar[str]
+    #: A variant that prompts with buttons which stay tappable (Instagram's ``persistent_buttons``).
+    persistent_buttons: ClassVar[bool] = False
 
     @property
     def max_options(self) -> int:

@@ -65,6 +65,7 @@ class InstagramButtonsChannel(InstagramChannel):
     """
 
     styles = (BUTTON_TEMPLATE, QUICK_REPLIES)
+    persistent_buttons = True
 
 
 INSTAGRAM = InstagramChannel()

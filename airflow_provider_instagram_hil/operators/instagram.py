@@ -26,11 +26,12 @@ class InstagramApprovalOperator(BaseApprovalOperator):
     :param recipient_id: the reviewer's Instagram-scoped ID (IGSID), a list of them, or a mapping of
         names to IGSIDs (``{"alice": "6200..."}``). (templated)
     :param instagram_conn_id: the connection that sends the DM. (templated)
-    :param persistent_buttons: send the prompt, reminders and an escalation as a button template instead
-        of quick replies: its postback buttons stay tappable after the reviewer writes something else
-        (quick replies vanish). For at most 3 options, titles of at most 20 characters (UTF-16 code units)
-        and a text of at most 640 characters and 1000 UTF-8 bytes; more options fail when the DAG is
-        parsed. The "Reply: ..." line stays, for Instagram's desktop and web apps, which show no buttons.
+    :param persistent_buttons: send the prompt, reminders, an escalation and a prompt kept for later
+        (``on_window_closed="wait"``) as a button template instead of quick replies: its postback
+        buttons stay tappable after the reviewer writes something else (quick replies vanish). For at
+        most 3 options, titles of at most 20 characters (UTF-16 code units) and a text of at most 640
+        characters and 1000 UTF-8 bytes; more options fail when the DAG is parsed. The "Reply: ..."
+        line stays, for Instagram's desktop and web apps, which show no buttons.
     """
 
     channel = INSTAGRAM

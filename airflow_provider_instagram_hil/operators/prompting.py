@@ -150,6 +150,7 @@ def keep_prompt(
             text,
             WINDOW_CLOSED_NOTE,
             channel=task.channel.name,
+            persistent_buttons=task.channel.persistent_buttons,
         )
     except DecisionStoreError as exc:
         task.log.warning("Could not keep the prompt of request %s: %s", request.request_id, exc)

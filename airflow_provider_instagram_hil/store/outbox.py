@@ -31,6 +31,10 @@ FAILED = "failed"
 HELD = "held"
 #: The kind of a row that carries an approval prompt (sent with its buttons), not a plain reply.
 PROMPT = "prompt"
+#: The same, for an operator that asked for persistent buttons (``persistent_buttons=True``).
+PROMPT_BUTTONS = "prompt-buttons"
+#: The kinds of rows that carry an approval prompt.
+PROMPTS = frozenset({PROMPT, PROMPT_BUTTONS})
 
 _MARK_SENT = (
     update(outbox)

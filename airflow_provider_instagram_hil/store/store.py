@@ -27,7 +27,7 @@ from airflow_provider_instagram_hil.store.models import (
     RequestState,
     RequestStatus,
 )
-from airflow_provider_instagram_hil.store.outbox import PROMPT, enqueue, release_held
+from airflow_provider_instagram_hil.store.outbox import PROMPT, PROMPT_BUTTONS, enqueue, release_held
 from airflow_provider_instagram_hil.store.policy import FIRST, DecisionPolicy
 from airflow_provider_instagram_hil.store.schema import (
     MAX_ERROR_CHARS,
@@ -214,13 +214,14 @@ class DecisionStore(StoreDatabase):
         error: str,
         *,
         channel: str = "instagram",
+        persistent_buttons: bool = False,
         now: datetime | None = None,
     ) -> None:
         """Meta refused ``recipient_id``'s prompt because its messaging window is closed: keep the prompt
-        (``text``) to send when they next write to the account (:meth:`release_prompts`)."""
-        prompt = OutboxMessage(
-            channel, str(recipient_id), text, kind=PROMPT, request_id=request_id, held=True
-        )
+        (``text``) to send when they next write to the account (:meth:`release_prompts`), with persistent
+        buttons when the operator asked for them."""
+        kind = PROMPT_BUTTONS if persistent_buttons else PROMPT
+        prompt = OutboxMessage(channel, str(recipient_id), text, kind=kind, request_id=request_id, held=True)
         with self.transaction() as conn:
             conn.execute(
                 update(recipients)

@@ -20,6 +20,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from airflow_provider_instagram_hil.exceptions import (
     DecisionStoreError,
@@ -29,7 +30,7 @@ from airflow_provider_instagram_hil.exceptions import (
     RateLimitedError,
 )
 from airflow_provider_instagram_hil.store import ApprovalRequest, OutboxItem, RequestStatus
-from airflow_provider_instagram_hil.store.outbox import PROMPT, OutboxQueue
+from airflow_provider_instagram_hil.store.outbox import PROMPT_BUTTONS, PROMPTS, OutboxQueue
 
 log = logging.getLogger("airflow_provider_instagram_hil.webhook")
 
@@ -38,9 +39,23 @@ SendFunction = Callable[[str, str, str], "str | None"]
 #: ``check(channel, recipient_id, text, since)`` counts such messages Meta shows as sent since ``since``;
 #: None when the channel offers no way to look (WhatsApp has no Conversations API).
 CheckFunction = Callable[[str, str, str, datetime], "int | None"]
-#: ``prompt(channel, recipient_id, text, request_id, options)`` sends an approval prompt with its buttons
-#: and returns Meta's message id (or None).
-PromptFunction = Callable[[str, str, str, str, Sequence[str]], "str | None"]
+
+
+class PromptFunction(Protocol):
+    """Sends an approval prompt with its buttons (``persistent_buttons``: buttons that stay tappable,
+    where the channel has them) and returns Meta's message id (or None)."""
+
+    def __call__(
+        self,
+        channel: str,
+        recipient_id: str,
+        text: str,
+        request_id: str,
+        options: Sequence[str],
+        *,
+        persistent_buttons: bool = False,
+    ) -> str | None: ...
+
 
 DEFAULT_THREADS = 2
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -171,14 +186,18 @@ class OutboxSender:
     def _deliver(self, item: OutboxItem) -> None:
         if item.in_doubt and self._reached_meta(item):
             return
-        request = self._pending_request(item) if item.kind == PROMPT else None
-        if item.kind == PROMPT and request is None:
+        request = self._pending_request(item) if item.kind in PROMPTS else None
+        if item.kind in PROMPTS and request is None:
             return
         try:
             if request is not None and self.prompt is not None:
-                options = list(request.options)
                 message_id = self.prompt(
-                    item.channel, item.recipient_id, item.text, request.request_id, options
+                    item.channel,
+                    item.recipient_id,
+                    item.text,
+                    request.request_id,
+                    list(request.options),
+                    persistent_buttons=item.kind == PROMPT_BUTTONS,
                 )
             else:
                 message_id = self.send(item.channel, item.recipient_id, item.text)

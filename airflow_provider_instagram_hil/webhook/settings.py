@@ -232,10 +232,19 @@ class HookReplies:
         return get_channel(channel).send_reply(self._hook(channel), recipient_id, text)
 
     def send_prompt(
-        self, channel: str, recipient_id: str, text: str, request_id: str, options: Sequence[str]
+        self,
+        channel: str,
+        recipient_id: str,
+        text: str,
+        request_id: str,
+        options: Sequence[str],
+        *,
+        persistent_buttons: bool = False,
     ) -> str | None:
-        """Send an approval prompt with one button per option on ``channel``; return Meta's message id."""
-        return get_channel(channel).send_prompt(self._hook(channel), recipient_id, text, request_id, options)
+        """Send an approval prompt with one button per option on ``channel`` (``persistent_buttons``: the
+        channel's variant whose buttons stay tappable); return Meta's message id."""
+        prompting = get_channel(channel, persistent_buttons=persistent_buttons)
+        return prompting.send_prompt(self._hook(channel), recipient_id, text, request_id, options)
 
     def count_sent(self, channel: str, recipient_id: str, text: str, since: datetime) -> int | None:
         """How many messages with ``text`` went to ``recipient_id`` since ``since``, per Meta; None when the

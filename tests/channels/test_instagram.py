@@ -42,6 +42,16 @@ class TestRegistry:
     def test_unknown_channel(self):
         with pytest.raises(ValueError, match="unknown channel 'telegram'"):
             get_channel("telegram")
+        with pytest.raises(ValueError, match="unknown channel 'telegram'"):
+            get_channel("telegram", persistent_buttons=True)
+
+    def test_persistent_buttons_variant(self):
+        # Instagram has a variant with a button template; Messenger's and WhatsApp's buttons already stay.
+        assert get_channel("instagram", persistent_buttons=True) is INSTAGRAM_BUTTONS
+        assert INSTAGRAM_BUTTONS.persistent_buttons
+        assert not INSTAGRAM.persistent_buttons
+        for name in ("messenger", "whatsapp"):
+            assert get_channel(name, persistent_buttons=True) is CHANNELS[name]
 
 
 class TestLimits:

@@ -205,6 +205,32 @@ class TestRepliesPerChannel:
         with pytest.raises(WebhookConfigError, match="No connection to reply on whatsapp"):
             replies.send("whatsapp", WA_REVIEWER, "hi")
 
+    @pytest.mark.parametrize(
+        ("persistent_buttons", "sent_as"), [(False, "send_message"), (True, "send_buttons")]
+    )
+    def test_a_kept_prompt_goes_out_in_the_operators_style(
+        self, monkeypatch, instagram_conn_env, persistent_buttons, sent_as
+    ):
+        instagram_conn_env()
+        replies = HookReplies("instagram_default")
+        calls = []
+
+        class Hook:
+            def send_message(self, recipient_id, text, quick_replies=None):
+                calls.append("send_message")
+                return {"message_id": "m_1"}
+
+            def send_buttons(self, recipient_id, text, buttons):
+                calls.append("send_buttons")
+                return {"message_id": "m_1"}
+
+        monkeypatch.setattr(replies, "_hook", lambda channel: Hook())
+        rid = "0" * 32
+        sent = replies.send_prompt(
+            "instagram", IG_REVIEWER, "Go?", rid, ["Yes", "No"], persistent_buttons=persistent_buttons
+        )
+        assert (sent, calls) == ("m_1", [sent_as])
+
     def test_whatsapp_has_no_was_it_sent_check(self, channel_conn_env):
         channel_conn_env("whatsapp")
         replies = HookReplies(None, whatsapp_conn_id="whatsapp_default")

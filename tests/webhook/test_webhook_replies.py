@@ -338,7 +338,7 @@ class TestOutboxSender:
         assert sent == ["u1"]
         assert "the reviewer may get it twice" in caplog.text
 
-    def _kept_prompt(self, store, reviewer="u1"):
+    def _kept_prompt(self, store, reviewer="u1", persistent_buttons=False):
         request, _ = store.register_request(
             dag_id="deploy",
             run_id="manual__1",
@@ -347,16 +347,21 @@ class TestOutboxSender:
             options=["Approve", "Reject"],
             expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
         )
-        store.hold_prompt(request.request_id, reviewer, "Ship it?", "window closed")
+        store.hold_prompt(
+            request.request_id, reviewer, "Ship it?", "window closed", persistent_buttons=persistent_buttons
+        )
         store.release_prompts("instagram", reviewer, [request.request_id])
         return request.request_id
 
-    def test_a_kept_prompt_goes_out_with_its_buttons_and_counts_as_the_prompt(self, store):
-        request_id = self._kept_prompt(store)
+    @pytest.mark.parametrize("persistent_buttons", [False, True])
+    def test_a_kept_prompt_goes_out_with_its_buttons_and_counts_as_the_prompt(
+        self, store, persistent_buttons
+    ):
+        request_id = self._kept_prompt(store, persistent_buttons=persistent_buttons)
         prompts, replies = [], []
 
-        def prompt(channel, recipient, text, request, options):
-            prompts.append((channel, recipient, text, request, list(options)))
+        def prompt(channel, recipient, text, request, options, *, persistent_buttons):
+            prompts.append((channel, recipient, text, request, list(options), persistent_buttons))
             return "m.prompt"
 
         sender = OutboxSender(store.outbox, lambda *a: replies.append(a) or "m", prompt=prompt).start()
@@ -365,7 +370,9 @@ class TestOutboxSender:
         finally:
             sender.stop()
 
-        assert prompts == [("instagram", "u1", "Ship it?", request_id, ["Approve", "Reject"])]
+        assert prompts == [
+            ("instagram", "u1", "Ship it?", request_id, ["Approve", "Reject"], persistent_buttons)
+        ]
         assert replies == []
         (recipient,) = store.get_request(request_id).recipients
         assert (recipient.delivery, recipient.prompt_message_id) == (Delivery.SENT, "m.prompt")
@@ -383,7 +390,7 @@ class TestOutboxSender:
         sender = OutboxSender(
             store.outbox,
             lambda *a: pytest.fail("a kept prompt is never sent as a plain reply"),
-            prompt=(lambda *a: prompts.append(a) or "m") if closed else None,
+            prompt=(lambda *a, **kw: prompts.append(a) or "m") if closed else None,
         ).start()
         try:
             assert sender.drain(timeout=10)

@@ -60,16 +60,26 @@ class RecordingSender:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
         self.prompts: list[tuple[str, str, str, list[str]]] = []
+        self.persistent: list[bool] = []
         self.channels: list[str] = []
         self.fail_with: Exception | None = None
         self.observer = None  # called with (recipient_id, text) before recording, e.g. to look at the store
         self._lock = threading.Lock()
 
     def send_prompt(
-        self, channel: str, recipient_id: str, text: str, request_id: str, options: Sequence[str]
+        self,
+        channel: str,
+        recipient_id: str,
+        text: str,
+        request_id: str,
+        options: Sequence[str],
+        *,
+        persistent_buttons: bool = False,
     ) -> str:
-        """A kept prompt (``on_window_closed="wait"``), recorded in ``prompts``."""
+        """A kept prompt (``on_window_closed="wait"``), recorded in ``prompts`` (and whether it asked for
+        persistent buttons in ``persistent``)."""
         with self._lock:
+            self.persistent.append(persistent_buttons)
             self.prompts.append((recipient_id, text, request_id, list(options)))
             self.channels.append(channel)
             return f"mid.prompt.{len(self.prompts)}"
