@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow import __version__ as _AIRFLOW_VERSION
+from asgiref.sync import sync_to_async
 from packaging.version import Version
 
 AIRFLOW_VERSION = Version(_AIRFLOW_VERSION)
@@ -75,6 +77,20 @@ def auth_manager() -> Any:
         return create_auth_manager()
 
 
+_T = TypeVar("_T")
+
+
+async def call_task_sdk(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """Run a blocking Task SDK call (``XCom.set``, :func:`task_instance_state`) from a trigger.
+
+    Through asgiref's ``sync_to_async``, as Airflow's own triggers do, never a bare thread
+    (``asyncio.to_thread``): on Airflow 3.1 the SDK's ``send`` then talks to the supervisor on the
+    triggerer's own event loop; from a bare thread it opens a second loop on the same socket, a reply is
+    read out of order, and the trigger runner dies, taking the triggerer with it.
+    """
+    return await sync_to_async(func)(*args, **kwargs)
+
+
 def task_instance_state(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
     """One task instance's state as Airflow's API server sees it now, asked from a running trigger
     through the triggerer's Task SDK channel (as the standard provider's ``WorkflowTrigger`` does).
@@ -112,6 +128,7 @@ __all__ = [
     "XCom",
     "api_server_reserved_url_prefixes",
     "auth_manager",
+    "call_task_sdk",
     "conf",
     "mask_secret",
     "task_instance_state",

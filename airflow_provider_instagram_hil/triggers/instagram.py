@@ -37,6 +37,7 @@ from airflow_provider_instagram_hil.version_compat import (
     TaskSuccessEvent,
     TriggerEvent,
     XCom,
+    call_task_sdk,
     task_instance_state,
 )
 
@@ -195,7 +196,7 @@ class InstagramDecisionTrigger(BaseTrigger):
         try:
             # Not TaskSuccessEvent(xcoms=...): Airflow 3.3.2 stores those values JSON-encoded twice, so a
             # downstream task would read the result back as a string.
-            await asyncio.to_thread(
+            await call_task_sdk(
                 XCom.set,
                 key="return_value",
                 value=result,
@@ -268,7 +269,7 @@ class InstagramDecisionTrigger(BaseTrigger):
         try:
             if ti is None:
                 raise LookupError("the triggerer gave this trigger no task instance")
-            state = await asyncio.to_thread(
+            state = await call_task_sdk(
                 task_instance_state,
                 ti.dag_id,
                 ti.run_id,
