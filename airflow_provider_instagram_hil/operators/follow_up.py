@@ -12,7 +12,14 @@ from datetime import datetime, timedelta
 
 from airflow_provider_instagram_hil.notices import deadline_text, quoted_subject
 from airflow_provider_instagram_hil.prompt import options_line
-from airflow_provider_instagram_hil.store import PROMPTED, ApprovalRequest, Delivery, Recipient, RecipientRole
+from airflow_provider_instagram_hil.store import (
+    KEPT,
+    PROMPTED,
+    ApprovalRequest,
+    Delivery,
+    Recipient,
+    RecipientRole,
+)
 from airflow_provider_instagram_hil.typed_answers import request_code
 
 
@@ -94,6 +101,7 @@ class FollowUps:
                 for r in request.recipients
                 if r.role is RecipientRole.ESCALATION
                 and r.delivery not in PROMPTED
+                and r.delivery not in KEPT  # goes out when they write (on_window_closed="wait")
                 and r.delivery is not Delivery.FAILED
             ]
         return Due(tuple(reminders), tuple(escalation))

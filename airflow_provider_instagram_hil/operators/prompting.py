@@ -19,10 +19,10 @@ from airflow_provider_instagram_hil.exceptions import (
 from airflow_provider_instagram_hil.operators.arguments import as_review_fields
 from airflow_provider_instagram_hil.operators.follow_up import reminder_text
 from airflow_provider_instagram_hil.store import (
+    KEPT,
     PROMPTED,
     ApprovalRequest,
     DecisionStore,
-    Delivery,
     PolicyKind,
     Recipient,
     RecipientRole,
@@ -35,8 +35,6 @@ from airflow_provider_instagram_hil.version_compat import AirflowException, Airf
 if TYPE_CHECKING:
     from airflow_provider_instagram_hil.operators.approval import BaseApprovalOperator
 
-#: Deliveries of a prompt kept for when its recipient writes (``on_window_closed="wait"``).
-KEPT = frozenset({Delivery.WAITING, Delivery.CONTACTED})
 #: Said in the audit trail of a kept prompt.
 WINDOW_CLOSED_NOTE = "outside the messaging window: sent when they next write"
 
@@ -101,22 +99,6 @@ def send_prompts(
             f"Could not send the approval prompt to {who}: {closed[0][1]}"
         ) from closed[0][1]
     raise next(exc for _, exc in failures if not isinstance(exc, MessagingWindowClosedError))
-
-
-def _send_one(
-    task: BaseApprovalOperator,
-    store: DecisionStore,
-    request: ApprovalRequest,
-    recipient: Recipient,
-    text: str,
-    failure: str,
-) -> tuple[str | None, Exception | None]:
-    """Send one prompt: Meta's message id, or the error after warning (``failure``: a %-format for the
-    request id, the recipient and the error's type) and recording it in the store."""
-    try:
-        return task._prompt_one(request, recipient, text), None
-    except Exception as exc:
-        return None, _failed(task, store, request, recipient, exc, failure)
 
 
 def _failed(
@@ -219,10 +201,12 @@ def escalate(
         request.expires_at,
         request_code(request.request_id),
     )
-    message_id, error = _send_one(
-        task, store, request, recipient, text, "Could not escalate request %s to %s: %s"
-    )
-    if error is not None:
+    try:
+        message_id = task._prompt_one(request, recipient, text)
+    except Exception as exc:
+        window_closed = isinstance(exc, MessagingWindowClosedError) and task.on_window_closed == "wait"
+        if not (window_closed and keep_prompt(task, store, request, recipient, text)):
+            _failed(task, store, request, recipient, exc, "Could not escalate request %s to %s: %s")
         return
     store.mark_prompt_sent(
         request.request_id, recipient.recipient_id, message_id, channel=task.channel.name, now=_utcnow()

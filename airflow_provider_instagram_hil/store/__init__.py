@@ -7,6 +7,7 @@ trigger reads decisions back, and the webhook's outbox sender delivers the repli
 from __future__ import annotations
 
 from airflow_provider_instagram_hil.store.models import (
+    KEPT,
     PROMPTED,
     AnsweredElsewhere,
     ApprovalRequest,
@@ -27,6 +28,7 @@ from airflow_provider_instagram_hil.store.policy import DecisionPolicy, PolicyKi
 from airflow_provider_instagram_hil.store.store import DecisionStore, MessageFactory
 
 __all__ = [
+    "KEPT",
     "PROMPTED",
     "AnsweredElsewhere",
     "ApprovalRequest",

@@ -68,6 +68,8 @@ class Delivery(str, enum.Enum):
 
 #: Deliveries that mean the recipient has the prompt (WhatsApp reports delivered and read later).
 PROMPTED = frozenset({Delivery.SENT, Delivery.DELIVERED, Delivery.READ})
+#: Deliveries of a prompt kept for when its recipient writes (``on_window_closed="wait"``).
+KEPT = frozenset({Delivery.WAITING, Delivery.CONTACTED})
 
 
 @dataclass(frozen=True)

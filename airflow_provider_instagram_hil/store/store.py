@@ -16,6 +16,7 @@ from airflow_provider_instagram_hil.store import decisions
 from airflow_provider_instagram_hil.store.database import StoreDatabase
 from airflow_provider_instagram_hil.store.decisions import MessageFactory
 from airflow_provider_instagram_hil.store.models import (
+    KEPT,
     ApprovalRequest,
     DecisionResult,
     Delivery,
@@ -364,7 +365,8 @@ class DecisionStore(StoreDatabase):
 
     def pending_for_sender(self, channel: str, sender_id: str) -> list[ApprovalRequest]:
         """The pending requests that ask ``sender_id`` on ``channel``, oldest first (one indexed query); a
-        backup reviewer's only once the request was escalated to them."""
+        backup reviewer's only once the request was escalated to them (prompted, or the prompt kept for
+        when they write)."""
         with self.transaction() as conn:
             ids = conn.execute(
                 select(recipients.c.request_id)
@@ -376,6 +378,7 @@ class DecisionStore(StoreDatabase):
                     or_(
                         recipients.c.role == RecipientRole.REVIEWER.value,
                         recipients.c.prompted_at.is_not(None),
+                        recipients.c.delivery.in_([delivery.value for delivery in KEPT]),
                     ),
                 )
                 .order_by(requests.c.created_at)

@@ -13,7 +13,7 @@ from airflow_provider_instagram_hil.operators import approval as operator_module
 from airflow_provider_instagram_hil.operators import prompting as prompting_module
 from airflow_provider_instagram_hil.operators.follow_up import FollowUps
 from airflow_provider_instagram_hil.operators.instagram import InstagramApprovalOperator
-from airflow_provider_instagram_hil.store import RecipientRole, RequestStatus
+from airflow_provider_instagram_hil.store import Delivery, RecipientRole, RequestStatus
 from airflow_provider_instagram_hil.triggers.events import wake_payload
 from airflow_provider_instagram_hil.typed_answers import request_code
 
@@ -151,6 +151,37 @@ class TestWakeAndSend:
         decided = store.get_request(request_id)
         assert decided.status is RequestStatus.DECIDED
         assert decided.recipient(CAROL).role is RecipientRole.ESCALATION
+
+    @pytest.mark.parametrize("on_window_closed", ["wait", "fail"])
+    def test_a_backup_outside_the_window_gets_the_prompt_when_they_write(
+        self, store, store_url, shared_store, sends, make_context, clock, on_window_closed
+    ):
+        context = make_context()
+        operator = approval(store_url, remind_after=None, on_window_closed=on_window_closed)
+        operator.render_template_fields(context)
+        request_id = defer(lambda: operator.execute(context)).trigger.request_id
+        sends.fail[CAROL] = MessagingWindowClosedError("Outside of allowed window", code=10, subcode=2534022)
+
+        clock.at(3.01)
+        woken = defer(lambda: operator.execute_complete(context, wake_payload(request_id)))
+
+        assert woken.trigger.wake_at is None  # nothing is due again: no second attempt at Carol
+        carol = store.get_request(request_id).recipient(CAROL)
+        assert [m["recipient_id"] for m in sends.messages] == [ALICE, BOB]
+        if on_window_closed == "fail":  # not reached, and not kept: she cannot answer
+            assert carol.delivery is Delivery.FAILED
+            assert store.pending_for_sender("instagram", CAROL) == []
+            assert store.outbox.counts() == {}
+            return
+        # Kept: when Carol writes, the webhook finds the request and releases her prompt.
+        assert carol.delivery is Delivery.WAITING
+        assert store.outbox.counts() == {"held": 1}
+        assert [r.request_id for r in store.pending_for_sender("instagram", CAROL)] == [request_id]
+        assert store.release_prompts("instagram", CAROL, [request_id]) == 1
+        assert store.outbox.counts() == {"pending": 1}
+        # A later wake (a retry of the same try) sends nothing to her either.
+        defer(lambda: operator.execute_complete(context, wake_payload(request_id)))
+        assert len(sends.messages) == 2
 
     def test_an_answer_before_the_reminder_means_no_reminder(
         self, store, store_url, shared_store, sends, make_context, clock
