@@ -94,7 +94,8 @@ async def call_task_sdk(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -
 def task_instance_state(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
     """One task instance's state as Airflow's API server sees it now, asked from a running trigger
     through the triggerer's Task SDK channel (as the standard provider's ``WorkflowTrigger`` does).
-    Blocking: call it in a thread. None when there is no such task instance."""
+    Blocking: call it through :func:`call_task_sdk`, never a bare thread. None when there is no such
+    task instance."""
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
     states = RuntimeTaskInstance.get_task_states(
